@@ -1,0 +1,21 @@
+"""tunewise: hyperparameter tuning for neural networks.
+
+>>> import tunewise
+>>> study = tunewise.Study("quick", objective="loss", seed=1)
+>>> study.optimize(lambda t: {"loss": (t.hp.Float("x", -1.0, 1.0) - 0.3) ** 2},
+...                max_trials=10, show_progress=False)
+>>> study.best_trial.state.value
+'completed'
+"""
+
+from .errors import FailedTrialError, SpaceError, SpaceExhaustedError, TrialPruned
+from .objective import Objective
+from .space import HyperParameters
+from .study import Study, load_study
+from .trial import FrozenTrial, Trial, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = ["HyperParameters", "Objective", "Study", "load_study", "Trial", "FrozenTrial",
+           "TrialState", "FailedTrialError", "TrialPruned", "SpaceError", "SpaceExhaustedError",
+           "__version__"]

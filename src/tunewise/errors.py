@@ -1,0 +1,31 @@
+"""Exceptions that users raise or catch."""
+
+from __future__ import annotations
+
+
+class TunewiseError(Exception):
+    """Base class of tunewise's own exceptions."""
+
+
+class FailedTrialError(TunewiseError):
+    """Raise inside a training function to fail the trial without a retry.
+
+    The trial is recorded as failed with this exception's message.
+
+    >>> def train(trial):
+    ...     if trial.hp.Int("layers", 1, 8) > 6:
+    ...         raise FailedTrialError("too deep for this GPU")
+    ...     return 0.9
+    """
+
+
+class TrialPruned(TunewiseError):
+    """Raised by ``trial.report`` when the scheduler stops the trial early."""
+
+
+class SpaceError(ValueError):
+    """An invalid hyperparameter definition: the fix is in the user's code."""
+
+
+class SpaceExhaustedError(TunewiseError):
+    """Every point of a finite search space has been tried."""

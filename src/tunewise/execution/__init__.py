@@ -1,0 +1,1 @@
+"""Running trials: in process, or as an external command (``execution.command``)."""

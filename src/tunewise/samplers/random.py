@@ -1,0 +1,42 @@
+"""Random search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..space import canonical_key, iter_grid, space_size
+from .base import Sampler, SamplingContext, draw_active
+
+_REDRAWS = 64  # draws before listing the untried points of a finite space
+_ENUMERATE_LIMIT = 200_000
+
+
+class RandomSampler(Sampler):
+    """Uniform random search (on the log scale for ``sampling="log"``).
+
+    In a space of discrete values it never proposes a point twice while an untried point
+    remains, and it reports exhaustion instead of stopping after a run of duplicates.
+    """
+
+    name = "random"
+
+    def propose(self, ctx: SamplingContext) -> dict[str, Any] | None:
+        rng = ctx.rng
+
+        def draw() -> dict[str, Any]:
+            return draw_active(ctx.space, lambda hp: hp.from_unit(rng.random()))
+
+        values = draw()
+        if not all(hp.is_discrete for hp in ctx.space):
+            return values
+        seen = ctx.seen
+        for _ in range(_REDRAWS):
+            if canonical_key(values) not in seen:
+                return values
+            values = draw()
+        if space_size(ctx.space, limit=_ENUMERATE_LIMIT) > _ENUMERATE_LIMIT:
+            return values  # a huge space where 64 draws all hit tried points: take the draw
+        untried = [v for v in iter_grid(ctx.space, complete=True) if canonical_key(v) not in seen]
+        if not untried:
+            return None
+        return untried[int(rng.integers(len(untried)))]

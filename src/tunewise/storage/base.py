@@ -1,0 +1,99 @@
+"""The storage interface: the single source of truth for studies and trials.
+
+Every method that writes is atomic. Creating a trial checks the trial budget and claims its
+point in one step, so parallel workers never exceed ``max_trials`` nor run one grid point
+twice; a state change names the state it expects, so two workers never both finish or
+claim one trial.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..trial import FrozenTrial, TrialState
+
+
+class DuplicatePointError(Exception):
+    """The point was already claimed by another trial of the study."""
+
+
+class StudyExistsError(Exception):
+    """A study of that name already exists."""
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    id: int
+    name: str
+    settings: dict[str, Any]
+    space: list[dict[str, Any]]
+    created: float
+    n_trials: int
+
+
+class BaseStorage(abc.ABC):
+    """Implemented by ``InMemoryStorage`` and ``SQLStorage`` (SQLite, PostgreSQL)."""
+
+    url: str
+
+    # -- studies --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_study(self, name: str, settings: dict[str, Any], space: list[dict[str, Any]]
+                     ) -> StudyInfo:
+        """Create a study; ``StudyExistsError`` if the name is taken."""
+
+    @abc.abstractmethod
+    def get_study(self, name: str) -> StudyInfo | None:
+        """The study named ``name``, or None."""
+
+    @abc.abstractmethod
+    def list_studies(self) -> list[StudyInfo]:
+        """Every study, oldest first."""
+
+    @abc.abstractmethod
+    def delete_study(self, name: str) -> None:
+        """Delete a study and its trials (no error if it does not exist)."""
+
+    @abc.abstractmethod
+    def update_space(self, study_id: int, space: list[dict[str, Any]]) -> None:
+        """Replace the study's search space description."""
+
+    # -- trials ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_trial(self, study_id: int, params: dict[str, Any], *, key: str | None,
+                     seed: int, worker: str | None, max_trials: int | None,
+                     state: TrialState = TrialState.RUNNING, now: float) -> FrozenTrial | None:
+        """Create the next trial, numbered from 0. Returns None when the study already holds
+        ``max_trials`` trials. Raises ``DuplicatePointError`` when ``key`` is not None and
+        another trial of the study claimed it."""
+
+    @abc.abstractmethod
+    def claim_trial(self, study_id: int, worker: str | None, now: float) -> FrozenTrial | None:
+        """Atomically move the lowest-numbered waiting or interrupted trial to running and
+        return it; None when there is none."""
+
+    @abc.abstractmethod
+    def update_trial(self, study_id: int, number: int, expected: Iterable[TrialState],
+                     **fields: Any) -> bool:
+        """Set ``fields`` on the trial if its state is one of ``expected``; False if not.
+        Fields: state, hyperparameters, metrics, score, score_std, executions, error,
+        traceback, started, finished, worker, attempts."""
+
+    @abc.abstractmethod
+    def add_step(self, study_id: int, number: int, step: int, metrics: dict[str, Any]) -> None:
+        """Record intermediate metrics (replacing an earlier report of the same step)."""
+
+    @abc.abstractmethod
+    def get_trials(self, study_id: int) -> list[FrozenTrial]:
+        """Every trial of the study, by number."""
+
+    def get_trial(self, study_id: int, number: int) -> FrozenTrial:
+        trials = self.get_trials(study_id)
+        if not 0 <= number < len(trials):
+            raise KeyError(f"Trial {number} does not exist (the study has {len(trials)} trials).")
+        return trials[number]
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,113 @@
+"""In-memory storage: fast, for one process; gone when the process ends."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from typing import Any, Iterable
+
+from ..space import canonical_key
+from ..trial import QUEUED_STATES, FrozenTrial, TrialState
+from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
+
+
+class InMemoryStorage(BaseStorage):
+    """Studies held in this process's memory (``storage=None``)."""
+
+    url = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._studies: dict[str, StudyInfo] = {}
+        self._trials: dict[int, list[FrozenTrial]] = {}
+        self._keys: dict[int, set[str]] = {}
+        self._next_id = 1
+
+    def create_study(self, name, settings, space):
+        with self._lock:
+            if name in self._studies:
+                raise StudyExistsError(name)
+            info = StudyInfo(self._next_id, name, copy.deepcopy(settings), copy.deepcopy(space),
+                             time.time(), 0)
+            self._next_id += 1
+            self._studies[name] = info
+            self._trials[info.id] = []
+            self._keys[info.id] = set()
+            return info
+
+    def get_study(self, name):
+        with self._lock:
+            info = self._studies.get(name)
+            if info is None:
+                return None
+            return dataclasses.replace(info, n_trials=len(self._trials[info.id]))
+
+    def list_studies(self):
+        with self._lock:
+            return [self.get_study(n) for n in self._studies]
+
+    def delete_study(self, name):
+        with self._lock:
+            info = self._studies.pop(name, None)
+            if info is not None:
+                del self._trials[info.id], self._keys[info.id]
+
+    def update_space(self, study_id, space):
+        with self._lock:
+            for name, info in self._studies.items():
+                if info.id == study_id:
+                    self._studies[name] = dataclasses.replace(info, space=copy.deepcopy(space))
+
+    def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
+                     state=TrialState.RUNNING, now):
+        with self._lock:
+            trials = self._trials[study_id]
+            if max_trials is not None and len(trials) >= max_trials:
+                return None
+            if key is not None:
+                if key in self._keys[study_id]:
+                    raise DuplicatePointError(key)
+                self._keys[study_id].add(key)
+            params = copy.deepcopy(params)
+            record = FrozenTrial(number=len(trials), state=TrialState(state), hyperparameters=params,
+                                 seed=seed, worker=worker, key=key, params_key=canonical_key(params),
+                                 started=now if state == TrialState.RUNNING else None)
+            trials.append(record)
+            return record
+
+    def claim_trial(self, study_id, worker, now):
+        with self._lock:
+            for record in self._trials[study_id]:
+                if record.state in QUEUED_STATES:
+                    new = dataclasses.replace(record, state=TrialState.RUNNING, worker=worker,
+                                              started=now, finished=None, error=None,
+                                              traceback=None)
+                    self._trials[study_id][record.number] = new
+                    return new
+            return None
+
+    def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
+        with self._lock:
+            record = self._trials[study_id][number]
+            if record.state not in tuple(expected):
+                return False
+            fields = copy.deepcopy(fields)
+            if "state" in fields:
+                fields["state"] = TrialState(fields["state"])
+            if "hyperparameters" in fields:
+                fields["params_key"] = canonical_key(fields["hyperparameters"])
+            self._trials[study_id][number] = dataclasses.replace(record, **fields)
+            return True
+
+    def add_step(self, study_id, number, step, metrics):
+        with self._lock:
+            record = self._trials[study_id][number]
+            intermediate = dict(record.intermediate)
+            intermediate[step] = dict(metrics)
+            self._trials[study_id][number] = dataclasses.replace(record, intermediate=intermediate)
+
+    def get_trials(self, study_id):
+        with self._lock:
+            return list(self._trials[study_id])

@@ -1,0 +1,366 @@
+"""SQL storage through SQLAlchemy Core: SQLite (embedded, one file) and PostgreSQL.
+
+Every write runs in one short transaction. On SQLite the transaction takes the write lock at
+its start (``BEGIN IMMEDIATE``) and waits for it (``busy_timeout``), so that concurrent
+processes queue instead of failing with "database is locked"; the file uses write-ahead
+logging, so readers never wait. Each write also bumps a per-study sequence number stamped
+on the rows it touches: a process re-reads only the trials that changed since its last look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+
+from ..trial import QUEUED_STATES, FrozenTrial, TrialState
+from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
+
+SCHEMA_VERSION = 1
+
+_meta = sa.MetaData()
+_info = sa.Table(
+    "tunewise_info", _meta,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+_studies = sa.Table(
+    "studies", _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("space", sa.Text, nullable=False),
+    sa.Column("n_trials", sa.Integer, nullable=False, default=0),
+    sa.Column("seq", sa.BigInteger, nullable=False, default=0),
+)
+_trials = sa.Table(
+    "trials", _meta,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("claim_key", sa.Text, nullable=True),
+    sa.Column("metrics", sa.Text, nullable=True),
+    sa.Column("score", sa.Text, nullable=True),
+    sa.Column("value", sa.Float, nullable=True),  # first objective, for sorting in SQL
+    sa.Column("score_std", sa.Text, nullable=True),
+    sa.Column("executions", sa.Text, nullable=True),
+    sa.Column("seed", sa.BigInteger, nullable=True),
+    sa.Column("worker", sa.String(256), nullable=True),
+    sa.Column("started", sa.Float, nullable=True),
+    sa.Column("finished", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("traceback", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("n_steps", sa.Integer, nullable=False, default=0),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("study_id", "claim_key", name="uq_trials_claim"),
+    sa.Index("ix_trials_seq", "study_id", "seq"),
+    sa.Index("ix_trials_state", "study_id", "state"),
+)
+_steps = sa.Table(
+    "trial_steps", _meta,
+    sa.Column("study_id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(["study_id", "number"], ["trials.study_id", "trials.number"],
+                            ondelete="CASCADE"),
+)
+
+_JSON_FIELDS = {"hyperparameters": "params", "metrics": "metrics", "score": "score",
+                "score_std": "score_std", "executions": "executions"}
+_PLAIN_FIELDS = {"error", "traceback", "started", "finished", "worker", "attempts", "seed"}
+_QUEUED = [s.value for s in QUEUED_STATES]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _score_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class _NotInState(Exception):
+    """Rolls back an update whose trial is not in the expected state."""
+
+
+class _Cache:
+    __slots__ = ("seq", "trials")
+
+    def __init__(self) -> None:
+        self.seq = -1
+        self.trials: list[FrozenTrial | None] = []
+
+
+class SQLStorage(BaseStorage):
+    """Storage in a SQL database given by a SQLAlchemy URL.
+
+    >>> storage = SQLStorage("sqlite:///:memory:")
+    >>> storage.list_studies()
+    []
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError(
+                f"Bad storage URL {url!r}; use 'sqlite:///path/to/file.db' or "
+                "'postgresql://user@host/dbname'.") from None
+        self.url = url
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self._sqlite:
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                folder = os.path.dirname(os.path.abspath(database))
+                if not os.path.isdir(folder):
+                    raise ValueError(
+                        f"Bad storage URL {url!r}: the folder {folder!r} does not exist; create "
+                        "it or give another path.")
+            if not database or database == ":memory:":
+                kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
+            kwargs["connect_args"] = {"timeout": 600.0, "check_same_thread": False}
+        try:
+            self._engine = sa.create_engine(parsed, **kwargs)
+        except NoSuchModuleError:
+            raise ValueError(
+                f"Bad storage URL {url!r}: no database driver for {parsed.drivername!r}; use "
+                "'sqlite:///file.db' or 'postgresql://...' (pip install 'tunewise[postgres]').") from None
+        except ModuleNotFoundError as exc:
+            raise ValueError(
+                f"Storage URL {url!r} needs the Python package {exc.name!r}; install it (for "
+                "PostgreSQL: pip install 'tunewise[postgres]').") from None
+        if self._sqlite:
+            event.listen(self._engine, "connect", _sqlite_on_connect)
+            event.listen(self._engine, "begin", _sqlite_on_begin)
+        self._writer = self._engine.execution_options(tunewise_write=True)
+        self._caches: dict[int, _Cache] = {}
+        self._lock = threading.RLock()
+        self._init_schema()
+
+    # -- schema ---------------------------------------------------------------------------
+    def _init_schema(self) -> None:
+        try:
+            with self._writer.begin() as conn:
+                _meta.create_all(conn)
+                row = conn.execute(sa.select(_info.c.value).where(_info.c.key == "schema_version")).first()
+                if row is None:
+                    conn.execute(sa.insert(_info).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    version = SCHEMA_VERSION
+                else:
+                    version = int(row[0])
+        except OperationalError as exc:
+            raise ValueError(f"Cannot open storage {self.url!r}: {exc.orig}") from None
+        except IntegrityError:  # another process created the schema at the same moment
+            return self._init_schema()
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"Storage {self.url!r} has schema version {version}, written by a newer tunewise; "
+                "upgrade tunewise (pip install -U tunewise).")
+        self.schema_version = version
+
+    # -- studies --------------------------------------------------------------------------
+    def _study_info(self, row: Any) -> StudyInfo:
+        return StudyInfo(row.id, row.name, json.loads(row.settings), json.loads(row.space),
+                         row.created, row.n_trials)
+
+    def create_study(self, name, settings, space):
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(sa.insert(_studies).values(
+                    name=name, created=time.time(), settings=_dumps(settings), space=_dumps(space),
+                    n_trials=0, seq=0))
+        except IntegrityError:
+            raise StudyExistsError(name) from None
+        info = self.get_study(name)
+        assert info is not None
+        return info
+
+    def get_study(self, name):
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
+        return None if row is None else self._study_info(row)
+
+    def list_studies(self):
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(_studies).order_by(_studies.c.id)).all()
+        return [self._study_info(r) for r in rows]
+
+    def delete_study(self, name):
+        with self._writer.begin() as conn:
+            sid = conn.execute(sa.select(_studies.c.id).where(_studies.c.name == name)).scalar()
+            if sid is None:
+                return
+            conn.execute(sa.delete(_steps).where(_steps.c.study_id == sid))
+            conn.execute(sa.delete(_trials).where(_trials.c.study_id == sid))
+            conn.execute(sa.delete(_studies).where(_studies.c.id == sid))
+        with self._lock:
+            self._caches.pop(sid, None)
+
+    def update_space(self, study_id, space):
+        with self._writer.begin() as conn:
+            conn.execute(sa.update(_studies).where(_studies.c.id == study_id)
+                         .values(space=_dumps(space)))
+
+    # -- trials ---------------------------------------------------------------------------
+    @staticmethod
+    def _bump(conn: sa.Connection, study_id: int) -> int:
+        seq = conn.execute(sa.update(_studies).where(_studies.c.id == study_id)
+                           .values(seq=_studies.c.seq + 1).returning(_studies.c.seq)).scalar()
+        if seq is None:
+            raise KeyError(f"Study {study_id} no longer exists (was it deleted or overwritten?).")
+        return seq
+
+    def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
+                     state=TrialState.RUNNING, now):
+        state = TrialState(state)
+        stmt = sa.update(_studies).where(_studies.c.id == study_id)
+        if max_trials is not None:
+            stmt = stmt.where(_studies.c.n_trials < max_trials)
+        stmt = stmt.values(n_trials=_studies.c.n_trials + 1, seq=_studies.c.seq + 1) \
+                   .returning(_studies.c.n_trials, _studies.c.seq)
+        params_json = _dumps(params)
+        started = now if state == TrialState.RUNNING else None
+        try:
+            with self._writer.begin() as conn:
+                row = conn.execute(stmt).first()
+                if row is None:
+                    return None
+                number, seq = row[0] - 1, row[1]
+                conn.execute(sa.insert(_trials).values(
+                    study_id=study_id, number=number, state=state.value, params=params_json,
+                    claim_key=key, seed=seed, worker=worker, started=started, attempts=0,
+                    n_steps=0, seq=seq))
+        except IntegrityError:
+            raise DuplicatePointError(key) from None
+        return FrozenTrial(number=number, state=state, hyperparameters=params, seed=seed,
+                           worker=worker, key=key, params_key=params_json, started=started)
+
+    def claim_trial(self, study_id, worker, now):
+        select = (sa.select(_trials.c.number)
+                  .where(_trials.c.study_id == study_id, _trials.c.state.in_(_QUEUED))
+                  .order_by(_trials.c.number).limit(1))
+        if not self._sqlite:
+            select = select.with_for_update(skip_locked=True)
+        with self._writer.begin() as conn:
+            number = conn.execute(select).scalar()
+            if number is None:
+                return None
+            seq = self._bump(conn, study_id)
+            conn.execute(sa.update(_trials)
+                         .where(_trials.c.study_id == study_id, _trials.c.number == number)
+                         .values(state=TrialState.RUNNING.value, worker=worker, started=now,
+                                 finished=None, error=None, traceback=None, seq=seq))
+            row = conn.execute(sa.select(_trials).where(
+                _trials.c.study_id == study_id, _trials.c.number == number)).first()
+        return self._record(row, {})
+
+    def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "state":
+                values["state"] = TrialState(value).value
+            elif name in _JSON_FIELDS:
+                values[_JSON_FIELDS[name]] = None if value is None else _dumps(value)
+                if name == "score":
+                    first = value[0] if isinstance(value, (list, tuple)) else value
+                    values["value"] = first
+            elif name in _PLAIN_FIELDS:
+                values[name] = value
+            else:
+                raise TypeError(f"update_trial: unknown field {name!r}")
+        try:
+            with self._writer.begin() as conn:
+                seq = self._bump(conn, study_id)
+                result = conn.execute(
+                    sa.update(_trials)
+                    .where(_trials.c.study_id == study_id, _trials.c.number == number,
+                           _trials.c.state.in_([TrialState(s).value for s in expected]))
+                    .values(seq=seq, **values))
+                if result.rowcount != 1:
+                    raise _NotInState
+        except _NotInState:
+            return False
+        return True
+
+    def add_step(self, study_id, number, step, metrics):
+        with self._writer.begin() as conn:
+            seq = self._bump(conn, study_id)
+            conn.execute(sa.delete(_steps).where(_steps.c.study_id == study_id,
+                                                 _steps.c.number == number, _steps.c.step == step))
+            conn.execute(sa.insert(_steps).values(study_id=study_id, number=number, step=step,
+                                                  metrics=_dumps(metrics)))
+            conn.execute(sa.update(_trials)
+                         .where(_trials.c.study_id == study_id, _trials.c.number == number)
+                         .values(seq=seq, n_steps=_trials.c.n_steps + 1))
+
+    def get_trials(self, study_id):
+        with self._lock:
+            cache = self._caches.setdefault(study_id, _Cache())
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(_trials)
+                    .where(_trials.c.study_id == study_id, _trials.c.seq > cache.seq)
+                    .order_by(_trials.c.seq)).all()
+                if not rows:
+                    return list(cache.trials)  # type: ignore[arg-type]
+                with_steps = [r.number for r in rows if r.n_steps]
+                steps: dict[int, dict[int, dict[str, Any]]] = {}
+                if with_steps:
+                    for s in conn.execute(sa.select(_steps).where(
+                            _steps.c.study_id == study_id, _steps.c.number.in_(with_steps))):
+                        steps.setdefault(s.number, {})[s.step] = json.loads(s.metrics)
+            for row in rows:
+                record = self._record(row, steps.get(row.number, {}))
+                if row.number >= len(cache.trials):
+                    cache.trials.extend([None] * (row.number + 1 - len(cache.trials)))
+                cache.trials[row.number] = record
+                cache.seq = max(cache.seq, row.seq)
+            return [t for t in cache.trials if t is not None]
+
+    @staticmethod
+    def _record(row: Any, steps: dict[int, dict[str, Any]]) -> FrozenTrial:
+        return FrozenTrial(
+            number=row.number, state=TrialState(row.state),
+            hyperparameters=json.loads(row.params),
+            metrics=json.loads(row.metrics) if row.metrics else {},
+            score=_score_tuple(json.loads(row.score)) if row.score else None,
+            score_std=_score_tuple(json.loads(row.score_std)) if row.score_std else None,
+            executions=json.loads(row.executions) if row.executions else [],
+            intermediate=dict(sorted(steps.items())),
+            started=row.started, finished=row.finished, error=row.error,
+            traceback=row.traceback, seed=row.seed, worker=row.worker, attempts=row.attempts,
+            key=row.claim_key, params_key=row.params)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Transactions are begun by hand (below), so that writers take the lock up front.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=600000")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    if conn.get_execution_options().get("tunewise_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")

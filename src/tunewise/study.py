@@ -1,0 +1,649 @@
+"""Studies: the loop that asks a sampler, runs a trial, and records its result."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import tempfile
+import time
+import traceback as _traceback
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import FailedTrialError, SpaceError, SpaceExhaustedError, TrialPruned
+from .objective import Objective, make_objectives
+from .progress import Progress
+from .samplers import Sampler, SamplingContext, make_sampler
+from .space import HyperParameters, canonical_key
+from .space import types as _types
+from .storage import BaseStorage, DuplicatePointError, StudyExistsError, get_storage
+from .trial import QUEUED_STATES, FrozenTrial, Trial, TrialState, check_metrics, derive_seed, to_number
+
+logger = logging.getLogger("tunewise")
+
+_CLAIM_TRIES = 50
+
+
+def _process_start(pid: int) -> str:
+    """The start time of a process (Linux), to tell a live process from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def _worker_is_dead(worker: str | None) -> bool:
+    """True when ``worker`` ran on this host and its process is gone."""
+    if not worker:
+        return False
+    try:
+        host, pid_text, start = worker.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False  # another machine: only it (or a heartbeat) can tell
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read().rsplit(")", 1)[1].split()
+        return stat[0] in ("Z", "X") or stat[19] != start
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Study:
+    """A hyperparameter search and its results, kept in a storage.
+
+    >>> import tunewise
+    >>> def train(trial):
+    ...     x = trial.hp.Float("x", -5.0, 5.0)
+    ...     return {"loss": (x - 1.0) ** 2}
+    >>> study = tunewise.Study("demo", objective="loss", seed=0)
+    >>> study.optimize(train, max_trials=20, show_progress=False)
+    >>> len(study.trials)
+    20
+    >>> study.best_trial.score < 1.0
+    True
+
+    ``storage`` is None (in memory), ``"sqlite:///file.db"`` or another SQLAlchemy URL. A
+    study that exists in the storage is resumed; if its stored settings differ from the
+    ones given, a ValueError names the setting (``overwrite=True`` starts afresh).
+    """
+
+    def __init__(self, name: str, objective: Any = "val_accuracy",
+                 storage: "str | BaseStorage | None" = None, sampler: "str | Sampler" = "auto",
+                 scheduler: Any = None, seed: int | None = None,
+                 hyperparameters: HyperParameters | None = None, overwrite: bool = False) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"Study name must be a non-empty string, got {name!r}.")
+        if scheduler is not None:
+            raise ValueError(
+                f"Unknown scheduler {scheduler!r}: this version has no schedulers yet; pass "
+                "scheduler=None.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}.")
+        if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
+            raise ValueError("hyperparameters must be a tunewise.HyperParameters instance.")
+        self.name = name
+        self.objectives: list[Objective] = make_objectives(objective)
+        self.sampler: Sampler = make_sampler(sampler)
+        self._storage: BaseStorage = get_storage(storage)
+        declared = hyperparameters.space if hyperparameters is not None else []
+        wanted = {
+            "objectives": [o.to_config() for o in self.objectives],
+            "sampler": {"name": sampler.lower()} if isinstance(sampler, str) else self.sampler.config(),
+            "scheduler": None,
+            "seed": seed,
+            "hyperparameters": [hp.get_config() for hp in declared] if hyperparameters else None,
+        }
+        if overwrite:
+            self._storage.delete_study(name)
+        info = self._storage.get_study(name)
+        if info is None:
+            if wanted["seed"] is None:
+                wanted["seed"] = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+            try:
+                info = self._storage.create_study(name, wanted, wanted["hyperparameters"] or [])
+            except StudyExistsError:  # created by another process a moment ago
+                info = self._storage.get_study(name)
+                assert info is not None
+        self._check_settings(info.settings, wanted)
+        self._id = info.id
+        self.seed: int = info.settings["seed"]
+        self._settings = info.settings
+        self._space = HyperParameters()
+        self._load_space(info.space)
+        self._worker = _worker_id()
+        self._exhausted = False
+        self.stop_reason: str | None = None
+
+    # -- construction helpers -------------------------------------------------------------
+    def _check_settings(self, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
+        def fail(setting: str, have: Any, asked: Any) -> None:
+            raise ValueError(
+                f"Study {self.name!r} already exists in {self._storage.url} with {setting} "
+                f"{have}; you passed {asked}. Pass overwrite=True to start afresh, or use the "
+                f"same {setting}.")
+
+        def objectives_text(objs: list[dict[str, str]]) -> str:
+            return ", ".join(f"{o['name']!r} ({o['direction']})" for o in objs)
+
+        if stored["objectives"] != wanted["objectives"]:
+            fail("objective", objectives_text(stored["objectives"]),
+                 objectives_text(wanted["objectives"]))
+        if stored["sampler"] != wanted["sampler"]:
+            fail("sampler", stored["sampler"], wanted["sampler"])
+        if stored.get("scheduler") != wanted["scheduler"]:
+            fail("scheduler", stored.get("scheduler"), wanted["scheduler"])
+        if wanted["seed"] is not None and stored["seed"] != wanted["seed"]:
+            fail("seed", stored["seed"], wanted["seed"])
+        if wanted["hyperparameters"] is not None and stored.get("hyperparameters") != wanted["hyperparameters"]:
+            fail("hyperparameters", _space_text(stored.get("hyperparameters")),
+                 _space_text(wanted["hyperparameters"]))
+
+    def _load_space(self, configs: list[dict[str, Any]]) -> None:
+        for config in configs:
+            hp = _types.from_config(config)
+            if hp.name not in self._space:
+                self._space.declare(hp)
+
+    # -- properties -----------------------------------------------------------------------
+    @property
+    def storage(self) -> BaseStorage:
+        return self._storage
+
+    @property
+    def direction(self) -> str:
+        """The direction of a single-objective study."""
+        return self.objectives[0].direction
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def hyperparameters(self) -> HyperParameters:
+        """The search space as known so far (it grows as trials define hyperparameters)."""
+        return self._space.copy()
+
+    @property
+    def checkpoint_root(self) -> str:
+        """Where trials keep their checkpoints: beside an SQLite file, else a temp folder."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
+        url = self._storage.url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            path = url[len("sqlite:///"):]
+            return os.path.join(os.path.dirname(os.path.abspath(path)),
+                                f"{os.path.basename(path)}.checkpoints", safe)
+        return os.path.join(tempfile.gettempdir(), "tunewise-checkpoints", safe)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, by number."""
+        return self._storage.get_trials(self._id)
+
+    # -- ask and tell ---------------------------------------------------------------------
+    def ask(self) -> Trial:
+        """Start a trial for a loop the user drives: run it, then ``tell`` its result.
+
+        A waiting or interrupted trial is handed out first. Raises ``SpaceExhaustedError``
+        when a finite space has no untried point left.
+        """
+        trial = self._ask(max_trials=None)
+        if trial is None:
+            raise SpaceExhaustedError(
+                f"Study {self.name!r}: every point of the search space has been tried.")
+        return trial
+
+    def _ask(self, max_trials: int | None) -> Trial | None:
+        """Claim a queued trial or create a new one; None when the budget is spent or the
+        space is exhausted."""
+        storage, now = self._storage, time.time()
+        trials = storage.get_trials(self._id)
+        if any(t.state in QUEUED_STATES for t in trials):
+            record = storage.claim_trial(self._id, self._worker, now)
+            if record is not None:
+                return self._handle(record)
+        if max_trials is not None and len(trials) >= max_trials:
+            return None
+        self._refresh_space()
+        for attempt in range(_CLAIM_TRIES):
+            ctx = SamplingContext(space=self._space.space, trials=trials, objectives=self.objectives,
+                                  rng=np.random.default_rng([self.seed, len(trials), attempt]))
+            proposal = self.sampler.propose(ctx)
+            if proposal is None:
+                self._exhausted = True
+                return None
+            values = self._space.with_values(_checked_values(self._space, proposal)).values
+            discrete = all(hp.is_discrete for hp in self._space.space)
+            try:
+                record = storage.create_trial(
+                    self._id, values, key=canonical_key(values) if discrete else None,
+                    seed=None, worker=self._worker, max_trials=max_trials, now=now)
+            except DuplicatePointError:  # another worker took that point: look again
+                trials = storage.get_trials(self._id)
+                continue
+            return None if record is None else self._handle(record)
+        raise RuntimeError(
+            f"Study {self.name!r}: could not claim a new point after {_CLAIM_TRIES} tries; "
+            "other workers keep taking the same points.")
+
+    def _handle(self, record: FrozenTrial) -> Trial:
+        trial = Trial(self, record, self._space.with_values(record.hyperparameters))
+        trial.base_seed = derive_seed(self.seed, record.number)
+        return trial
+
+    def _refresh_space(self) -> None:
+        info = self._storage.get_study(self.name)
+        if info is not None and len(info.space) != len(self._space.space):
+            self._load_space(info.space)
+
+    def tell(self, trial: "Trial | int", metrics: Any = None, *, state: "str | TrialState | None" = None,
+             error: str | None = None) -> FrozenTrial:
+        """Record the result of a trial from ``ask``.
+
+        ``metrics`` is the objective value, a dict of metrics, or a list of such dicts (one
+        per execution, scored by their mean). ``state="failed"`` (with ``error``) records a
+        failure, ``state="pruned"`` an early stop. A result without the objective raises
+        ValueError and leaves the trial running, so it can be told again.
+        """
+        handle = trial if isinstance(trial, Trial) else None
+        number = trial.number if isinstance(trial, Trial) else trial
+        record = self._storage.get_trial(self._id, number)
+        if record.state != TrialState.RUNNING:
+            raise ValueError(f"Trial {number} is {record.state.value}, not running; only a "
+                             "running trial (from ask) can be told.")
+        hp = handle.hp if handle is not None else self._space.with_values(record.hyperparameters)
+        state = TrialState(state) if state is not None else None
+        if state == TrialState.FAILED:
+            return self._finish(number, hp, TrialState.FAILED, error=error or "failed (told by the user)")
+        if state == TrialState.PRUNED:
+            return self._finish(number, hp, TrialState.PRUNED, error=error)
+        if state not in (None, TrialState.COMPLETED):
+            raise ValueError(f"tell: state must be 'completed', 'failed' or 'pruned', got {state!r}.")
+        if metrics is None:
+            raise ValueError(f"tell: trial {number} needs metrics (or state='failed').")
+        executions = metrics if isinstance(metrics, list) and metrics and isinstance(metrics[0], dict) \
+            else [metrics]
+        return self._complete(number, hp, [self._as_metrics(m) for m in executions])
+
+    # -- running --------------------------------------------------------------------------
+    def optimize(self, fn: Callable[[Trial], Any], max_trials: int | None = None,
+                 timeout: float | None = None, n_jobs: int = 1, executions_per_trial: int = 1,
+                 max_retries_per_trial: int = 0, max_consecutive_failed_trials: int | None = 3,
+                 callbacks: Sequence[Callable[["Study", FrozenTrial], Any]] | None = None,
+                 show_progress: bool = True) -> None:
+        """Run ``fn(trial)`` for trials until ``max_trials`` trials exist in the study (trials
+        of earlier runs count), ``timeout`` seconds pass, or a finite space is exhausted.
+
+        ``fn`` returns the objective value or a dict of metrics. Whatever it raises is
+        recorded as a failed trial; ``FailedTrialError`` is not retried, other errors are
+        retried up to ``max_retries_per_trial`` times. The search stops (with a logged
+        message) after ``max_consecutive_failed_trials`` failed trials in a row. Ctrl-C marks
+        the running trial interrupted: run again to resume.
+        """
+        if not callable(fn):
+            raise ValueError(f"optimize needs a callable fn(trial), got {fn!r}.")
+        _check_count("max_trials", max_trials, allow_none=True)
+        _check_count("executions_per_trial", executions_per_trial)
+        _check_count("max_retries_per_trial", max_retries_per_trial, minimum=0)
+        _check_count("max_consecutive_failed_trials", max_consecutive_failed_trials, allow_none=True)
+        _check_count("n_jobs", n_jobs)
+        if n_jobs != 1:
+            raise ValueError(
+                "n_jobs > 1 is not supported yet; start several processes on the same storage "
+                "(for example `tunewise run` twice on one SQLite file) to run trials in parallel.")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        self.stop_reason = None
+        self._recover_stale()
+        progress = Progress(max_trials, enabled=None if show_progress else False)
+        start = time.monotonic()
+        consecutive: list[FrozenTrial] = []
+        new = 0
+        try:
+            while True:
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    self.stop_reason = f"timeout of {timeout} s reached"
+                    break
+                trial = self._ask(max_trials)
+                if trial is None:
+                    if self._exhausted:
+                        self.stop_reason = "the search space is exhausted"
+                        logger.info("Study %r: every point of the search space has been tried.", self.name)
+                    else:
+                        self.stop_reason = f"max_trials={max_trials} reached"
+                    break
+                record = self._run(fn, trial, executions_per_trial, max_retries_per_trial)
+                new += 1
+                for callback in callbacks or ():
+                    callback(self, record)
+                consecutive = consecutive + [record] if record.state == TrialState.FAILED else []
+                if progress.enabled:
+                    progress.update(sum(t.state.is_finished for t in self.trials),
+                                    self._best_text(), new)
+                if max_consecutive_failed_trials and len(consecutive) >= max_consecutive_failed_trials:
+                    errors = "; ".join(f"trial {t.number}: {t.error}" for t in consecutive[-3:])
+                    self.stop_reason = (f"{len(consecutive)} consecutive trials failed "
+                                        f"(max_consecutive_failed_trials={max_consecutive_failed_trials})")
+                    logger.error("Study %r stopped: %s. Last errors: %s", self.name,
+                                 self.stop_reason, errors)
+                    break
+        finally:
+            progress.close()
+        if self._exhausted and self.stop_reason is None:
+            self.stop_reason = "the search space is exhausted"
+
+    def _run(self, fn: Callable[[Trial], Any], trial: Trial, executions: int,
+             max_retries: int) -> FrozenTrial:
+        attempts = 0
+        try:
+            while True:
+                results: list[Any] = []
+                try:
+                    for i in range(executions):
+                        trial.execution = i
+                        results.append(fn(trial))
+                except FailedTrialError as exc:
+                    return self._finish(trial.number, trial.hp, TrialState.FAILED,
+                                        error=_error_text(exc), tb=_traceback.format_exc(),
+                                        attempts=attempts)
+                except SpaceError:
+                    self._requeue(trial.number, "the search space definition is invalid")
+                    raise
+                except TrialPruned:
+                    return self._finish(trial.number, trial.hp, TrialState.PRUNED, attempts=attempts)
+                except (Exception, SystemExit) as exc:
+                    if attempts < max_retries:
+                        attempts += 1
+                        logger.warning("Trial %d raised %s; retry %d of %d.", trial.number,
+                                       _error_text(exc), attempts, max_retries)
+                        continue
+                    record = self._finish(trial.number, trial.hp, TrialState.FAILED,
+                                          error=_error_text(exc), tb=_traceback.format_exc(),
+                                          attempts=attempts)
+                    logger.warning("Trial %d failed: %s", trial.number, record.error)
+                    return record
+                try:
+                    metrics = [self._as_metrics(r) for r in results]
+                except ValueError:
+                    self._requeue(trial.number, "the function's result was invalid")
+                    raise
+                return self._complete(trial.number, trial.hp, metrics, attempts=attempts)
+        except KeyboardInterrupt:
+            self._storage.update_trial(self._id, trial.number, [TrialState.RUNNING],
+                                       state=TrialState.INTERRUPTED,
+                                       error="interrupted by the user (Ctrl-C); it runs again on resume")
+            raise
+
+    def _requeue(self, number: int, why: str) -> None:
+        self._storage.update_trial(self._id, number, [TrialState.RUNNING], state=TrialState.WAITING,
+                                   started=None, error=f"not run: {why}")
+
+    def _recover_stale(self) -> None:
+        """Trials left running by a process of this host that has died run again."""
+        for t in self._storage.get_trials(self._id):
+            if t.state == TrialState.RUNNING and t.worker != self._worker and _worker_is_dead(t.worker):
+                pid = (t.worker or "").rsplit(":", 2)[1:2]
+                done = self._storage.update_trial(
+                    self._id, t.number, [TrialState.RUNNING], state=TrialState.INTERRUPTED,
+                    error=f"its worker (process {pid[0] if pid else '?'}) died; it runs again")
+                if done:
+                    logger.info("Trial %d was left running by a dead process; it will run again.",
+                                t.number)
+
+    # -- recording results ----------------------------------------------------------------
+    def _as_metrics(self, result: Any) -> dict[str, Any]:
+        """Turn what the function returned into a dict of metrics, or raise ValueError."""
+        names = [o.name for o in self.objectives]
+        if result is None:
+            raise ValueError(
+                f"The function returned None; return the value of {names[0]!r} or a dict of "
+                f"metrics that includes {names}.")
+        if isinstance(result, dict):
+            metrics = dict(result)
+        elif isinstance(result, (list, tuple)) and len(result) == len(names) and len(names) > 1:
+            metrics = dict(zip(names, result))
+        elif len(names) == 1:
+            metrics = {names[0]: result}
+        else:
+            raise ValueError(
+                f"This study has objectives {names}; return a dict of metrics with each of them "
+                f"(got {type(result).__name__}).")
+        missing = [n for n in names if n not in metrics]
+        if missing:
+            raise ValueError(
+                f"The trial's result has no metric {missing[0]!r} (it has {sorted(metrics)}); "
+                f"return it, or create the study with objective= one of those metrics.")
+        for name, value in metrics.items():
+            to_number(name, value)
+        return metrics
+
+    def _complete(self, number: int, hp: HyperParameters, executions: list[dict[str, Any]],
+                  attempts: int = 0) -> FrozenTrial:
+        names = [o.name for o in self.objectives]
+        for i, metrics in enumerate(executions):
+            for name in names:
+                value = to_number(name, metrics[name])
+                if not math.isfinite(value):
+                    which = f" in execution {i + 1}" if len(executions) > 1 else ""
+                    return self._finish(number, hp, TrialState.FAILED, attempts=attempts,
+                                        error=f"diverged: objective {name!r} is {value}{which}",
+                                        executions=[check_metrics(m) for m in executions])
+        clean = [check_metrics(m) for m in executions]
+        mean: dict[str, float | None] = {}
+        for key in clean[0]:
+            values = [m[key] for m in clean if m.get(key) is not None]
+            mean[key] = float(np.mean(values)) if values else None
+        scores, stds = [], []
+        for name in names:
+            values = np.array([m[name] for m in clean], dtype=float)
+            scores.append(float(values.mean()))
+            stds.append(float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+        multi = len(names) > 1
+        return self._finish(number, hp, TrialState.COMPLETED, metrics=mean,
+                            score=tuple(scores) if multi else scores[0],
+                            score_std=tuple(stds) if multi else stds[0],
+                            executions=clean if len(clean) > 1 else [], attempts=attempts)
+
+    def _finish(self, number: int, hp: HyperParameters, state: TrialState, *, error: str | None = None,
+                tb: str | None = None, attempts: int = 0, **fields: Any) -> FrozenTrial:
+        added = self._space.merge(hp.space)
+        if added:
+            self._storage.update_space(self._id, [h.get_config() for h in self._space.space])
+        for key in ("score", "score_std"):
+            if isinstance(fields.get(key), tuple):
+                fields[key] = list(fields[key])
+        ok = self._storage.update_trial(
+            self._id, number, [TrialState.RUNNING], state=state, hyperparameters=hp.values,
+            error=error, traceback=tb, attempts=attempts, finished=time.time(),
+            seed=derive_seed(self.seed, number), **fields)
+        if not ok:
+            logger.warning("Trial %d was no longer running when its result arrived; the result "
+                           "was not recorded.", number)
+        return self._storage.get_trial(self._id, number)
+
+    def _report(self, trial: Trial, step: int, metrics: dict[str, Any]) -> None:
+        self._storage.add_step(self._id, trial.number, step, metrics)
+
+    # -- results --------------------------------------------------------------------------
+    def _completed(self) -> list[FrozenTrial]:
+        return [t for t in self.trials if t.state == TrialState.COMPLETED and t.score is not None]
+
+    def _rank_key(self, t: FrozenTrial) -> tuple[float, int]:
+        score = float(t.score)  # type: ignore[arg-type]
+        return (-score if self.direction == "max" else score, t.number)
+
+    def best_trials(self, n: int | None = None) -> list[FrozenTrial]:
+        """The best completed trials, best first. For a multi-objective study, the Pareto
+        front (trials that no other trial beats on every objective), by the first objective.
+        ``n`` keeps the first n."""
+        done = self._completed()
+        if self.is_multi_objective:
+            ranked = sorted(_pareto_front(done, self.objectives),
+                            key=lambda t: (-t.score[0] if self.objectives[0].direction == "max"  # type: ignore[index]
+                                           else t.score[0], t.number))  # type: ignore[index]
+        else:
+            ranked = sorted(done, key=self._rank_key)
+        return ranked if n is None else ranked[:n]
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The best completed trial of a single-objective study."""
+        if self.is_multi_objective:
+            raise ValueError(
+                f"Study {self.name!r} has {len(self.objectives)} objectives, so no single best "
+                "trial; use study.best_trials() for the Pareto front.")
+        best = self.best_trials(1)
+        if not best:
+            raise ValueError(f"Study {self.name!r} has no completed trial yet.")
+        return best[0]
+
+    def best_hyperparameters(self, n: int = 1) -> list[HyperParameters]:
+        """The hyperparameters of the ``n`` best trials, best first."""
+        return [self._space.with_values(t.hyperparameters) for t in self.best_trials(n)]
+
+    def _best_text(self) -> str | None:
+        if self.is_multi_objective:
+            return None
+        best = self.best_trials(1)
+        return f"{best[0].score:.6g} (trial {best[0].number})" if best else None
+
+    def _rows(self) -> tuple[list[str], list[dict[str, Any]]]:
+        trials = self.trials
+        hp_names: list[str] = list(dict.fromkeys(
+            [hp.name for hp in self._space.space] + [k for t in trials for k in t.hyperparameters]))
+        metric_names = list(dict.fromkeys(k for t in trials for k in t.metrics))
+        fixed = {"number", "state", "score", "score_std", "n_executions", "duration", "error"}
+        taken = fixed | set(hp_names)
+        metric_cols = {m: (f"metric_{m}" if m in taken else m) for m in metric_names}
+        names = [o.name for o in self.objectives]
+        if self.is_multi_objective:
+            score_cols = [f"score_{n}" for n in names] + [f"score_std_{n}" for n in names]
+        else:
+            score_cols = ["score", "score_std"]
+        columns = (["number", "state"] + hp_names + list(metric_cols.values()) + score_cols
+                   + ["n_executions", "duration", "error"])
+        rows = []
+        for t in trials:
+            row: dict[str, Any] = {"number": t.number, "state": t.state.value}
+            row.update({h: t.hyperparameters.get(h) for h in hp_names})
+            row.update({metric_cols[m]: t.metrics.get(m) for m in metric_names})
+            if self.is_multi_objective:
+                for i, n in enumerate(names):
+                    row[f"score_{n}"] = t.score[i] if t.score is not None else None  # type: ignore[index]
+                    row[f"score_std_{n}"] = t.score_std[i] if t.score_std is not None else None  # type: ignore[index]
+            else:
+                row["score"], row["score_std"] = t.score, t.score_std
+            row["n_executions"] = len(t.executions) or (1 if t.state == TrialState.COMPLETED else 0)
+            row["duration"] = t.duration
+            row["error"] = t.error
+            rows.append(row)
+        return columns, rows
+
+    def to_dataframe(self) -> Any:
+        """One row per trial: number, state, each hyperparameter, each metric, score, its
+        spread over executions, duration and error (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
+        columns, rows = self._rows()
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_csv(self, path: str) -> None:
+        """Write ``to_dataframe``'s table as CSV (no pandas needed)."""
+        import csv
+
+        columns, rows = self._rows()
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, storage={self._storage.url!r})"
+
+
+def load_study(name: str, storage: "str | BaseStorage") -> Study:
+    """Open an existing study with its stored settings.
+
+    >>> study = load_study("mnist", "sqlite:///tunewise.db")  # doctest: +SKIP
+    """
+    store = get_storage(storage)
+    info = store.get_study(name)
+    if info is None:
+        known = ", ".join(repr(s.name) for s in store.list_studies()) or "none"
+        raise KeyError(f"No study named {name!r} in {store.url} (studies there: {known}).")
+    settings = info.settings
+    sampler = settings["sampler"]
+    hps = None
+    if settings.get("hyperparameters"):
+        hps = HyperParameters()
+        for config in settings["hyperparameters"]:
+            hps.declare(_types.from_config(config))
+    return Study(name, objective=[Objective(**o) for o in settings["objectives"]], storage=store,
+                 sampler=sampler["name"], seed=settings["seed"], hyperparameters=hps)
+
+
+def _checked_values(space: HyperParameters, proposal: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in proposal.items():
+        if name not in space:
+            raise ValueError(f"The sampler proposed {name!r}, which is not in the search space.")
+        out[name] = space._space[name].cast(value)
+    return out
+
+
+def _check_count(name: str, value: Any, allow_none: bool = False, minimum: int = 1) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
+                         f"got {value!r}.")
+
+
+def _error_text(exc: BaseException) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _space_text(configs: list[dict[str, Any]] | None) -> str:
+    if not configs:
+        return "no declared hyperparameters"
+    return "[" + ", ".join(_types.from_config(c).describe() for c in configs) + "]"
+
+
+def _dominates(a: Sequence[float], b: Sequence[float], objectives: list[Objective]) -> bool:
+    better_somewhere = False
+    for x, y, o in zip(a, b, objectives):
+        if o.better(y, x):
+            return False
+        if o.better(x, y):
+            better_somewhere = True
+    return better_somewhere
+
+
+def _pareto_front(trials: Iterable[FrozenTrial], objectives: list[Objective]) -> list[FrozenTrial]:
+    trials = list(trials)
+    return [t for t in trials
+            if not any(_dominates(o.score, t.score, objectives) for o in trials if o is not t)]  # type: ignore[arg-type]

@@ -219,13 +219,12 @@ class Study:
         space is exhausted."""
         storage, now = self._storage, time.time()
         trials = storage.get_trials(self._id)
-        if any(t.state in QUEUED_STATES for t in trials):
+        if storage.has_queued(self._id):
             record = storage.claim_trial(self._id, self._worker, now)
             if record is not None:
                 return self._handle(record)
         if max_trials is not None and len(trials) >= max_trials:
             return None
-        self._refresh_space()
         for attempt in range(_CLAIM_TRIES):
             ctx = SamplingContext(space=self._space.space, trials=trials, objectives=self.objectives,
                                   rng=np.random.default_rng([self.seed, len(trials), attempt]))
@@ -251,11 +250,6 @@ class Study:
         trial = Trial(self, record, self._space.with_values(record.hyperparameters))
         trial.base_seed = derive_seed(self.seed, record.number)
         return trial
-
-    def _refresh_space(self) -> None:
-        info = self._storage.get_study(self.name)
-        if info is not None and len(info.space) != len(self._space.space):
-            self._load_space(info.space)
 
     def tell(self, trial: "Trial | int", metrics: Any = None, *, state: "str | TrialState | None" = None,
              error: str | None = None) -> FrozenTrial:
@@ -468,8 +462,9 @@ class Study:
     def _finish(self, number: int, hp: HyperParameters, state: TrialState, *, error: str | None = None,
                 tb: str | None = None, attempts: int = 0, **fields: Any) -> FrozenTrial:
         added = self._space.merge(hp.space)
-        if added:
-            self._storage.update_space(self._id, [h.get_config() for h in self._space.space])
+        if added:  # tell the storage, and learn what other workers found meanwhile
+            self._load_space(self._storage.merge_space(
+                self._id, [h.get_config() for h in self._space.space]))
         for key in ("score", "score_std"):
             if isinstance(fields.get(key), tuple):
                 fields[key] = list(fields[key])

@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..trial import FrozenTrial, TrialState
+from ..trial import QUEUED_STATES, FrozenTrial, TrialState
 
 
 class DuplicatePointError(Exception):
@@ -57,8 +57,9 @@ class BaseStorage(abc.ABC):
         """Delete a study and its trials (no error if it does not exist)."""
 
     @abc.abstractmethod
-    def update_space(self, study_id: int, space: list[dict[str, Any]]) -> None:
-        """Replace the study's search space description."""
+    def merge_space(self, study_id: int, space: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add the hyperparameter definitions of ``space`` whose names are new to the study's
+        stored space, atomically; return the merged space."""
 
     # -- trials ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -88,6 +89,11 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def get_trials(self, study_id: int) -> list[FrozenTrial]:
         """Every trial of the study, by number."""
+
+    def has_queued(self, study_id: int) -> bool:
+        """Whether a waiting or interrupted trial existed at the last ``get_trials`` (True
+        when unsure): a cheap test before trying ``claim_trial``."""
+        return any(t.state in QUEUED_STATES for t in self.get_trials(study_id))
 
     def get_trial(self, study_id: int, number: int) -> FrozenTrial:
         trials = self.get_trials(study_id)

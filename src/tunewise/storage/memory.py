@@ -23,6 +23,7 @@ class InMemoryStorage(BaseStorage):
         self._studies: dict[str, StudyInfo] = {}
         self._trials: dict[int, list[FrozenTrial]] = {}
         self._keys: dict[int, set[str]] = {}
+        self._queued: dict[int, set[int]] = {}
         self._next_id = 1
 
     def create_study(self, name, settings, space):
@@ -53,12 +54,18 @@ class InMemoryStorage(BaseStorage):
             info = self._studies.pop(name, None)
             if info is not None:
                 del self._trials[info.id], self._keys[info.id]
+                self._queued.pop(info.id, None)
 
-    def update_space(self, study_id, space):
+    def merge_space(self, study_id, space):
         with self._lock:
             for name, info in self._studies.items():
                 if info.id == study_id:
-                    self._studies[name] = dataclasses.replace(info, space=copy.deepcopy(space))
+                    names = {c["config"]["name"] for c in info.space}
+                    merged = info.space + [copy.deepcopy(c) for c in space
+                                           if c["config"]["name"] not in names]
+                    self._studies[name] = dataclasses.replace(info, space=merged)
+                    return copy.deepcopy(merged)
+            raise KeyError(f"Study {study_id} no longer exists.")
 
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
                      state=TrialState.RUNNING, now):
@@ -75,6 +82,7 @@ class InMemoryStorage(BaseStorage):
                                  seed=seed, worker=worker, key=key, params_key=canonical_key(params),
                                  started=now if state == TrialState.RUNNING else None)
             trials.append(record)
+            self._track(study_id, record)
             return record
 
     def claim_trial(self, study_id, worker, now):
@@ -85,6 +93,7 @@ class InMemoryStorage(BaseStorage):
                                               started=now, finished=None, error=None,
                                               traceback=None)
                     self._trials[study_id][record.number] = new
+                    self._track(study_id, new)
                     return new
             return None
 
@@ -98,7 +107,8 @@ class InMemoryStorage(BaseStorage):
                 fields["state"] = TrialState(fields["state"])
             if "hyperparameters" in fields:
                 fields["params_key"] = canonical_key(fields["hyperparameters"])
-            self._trials[study_id][number] = dataclasses.replace(record, **fields)
+            new = self._trials[study_id][number] = dataclasses.replace(record, **fields)
+            self._track(study_id, new)
             return True
 
     def add_step(self, study_id, number, step, metrics):
@@ -107,6 +117,17 @@ class InMemoryStorage(BaseStorage):
             intermediate = dict(record.intermediate)
             intermediate[step] = dict(metrics)
             self._trials[study_id][number] = dataclasses.replace(record, intermediate=intermediate)
+
+    def has_queued(self, study_id):
+        with self._lock:
+            return bool(self._queued.get(study_id))
+
+    def _track(self, study_id: int, record: FrozenTrial) -> None:
+        queued = self._queued.setdefault(study_id, set())
+        if record.state in QUEUED_STATES:
+            queued.add(record.number)
+        else:
+            queued.discard(record.number)
 
     def get_trials(self, study_id):
         with self._lock:

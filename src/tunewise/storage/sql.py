@@ -91,16 +91,71 @@ def _score_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _merge_configs(stored: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {c["config"]["name"] for c in stored}
+    return stored + [c for c in new if c["config"]["name"] not in names]
+
+
+class _Statements:
+    """Statements built once: building and hashing SQLAlchemy statements on every call
+    costs more than running them on SQLite."""
+
+    def __init__(self) -> None:
+        b = sa.bindparam
+        s, t, st = _studies.c, _trials.c, _steps.c
+        self.bump = sa.update(_studies).where(s.id == b("b_id")).values(seq=s.seq + 1).returning(s.seq)
+        grow = {"n_trials": s.n_trials + 1, "seq": s.seq + 1}
+        self.count = (sa.update(_studies).where(s.id == b("b_id")).values(**grow)
+                      .returning(s.n_trials, s.seq))
+        self.count_below = (sa.update(_studies).where(s.id == b("b_id"), s.n_trials < b("b_max"))
+                            .values(**grow).returning(s.n_trials, s.seq))
+        self.insert_trial = sa.insert(_trials)
+        self.space = sa.select(s.space).where(s.id == b("b_id"))
+        self.set_space = sa.update(_studies).where(s.id == b("b_id")).values(space=b("b_space"))
+        queued = (sa.select(t.number).where(t.study_id == b("b_id"), t.state.in_(_QUEUED))
+                  .order_by(t.number).limit(1))
+        self.first_queued = queued
+        self.first_queued_locked = queued.with_for_update(skip_locked=True)
+        this = (t.study_id == b("b_id"), t.number == b("b_number"))
+        self.claim = sa.update(_trials).where(*this).values(
+            state=TrialState.RUNNING.value, worker=b("b_worker"), started=b("b_now"),
+            finished=None, error=None, traceback=None, seq=b("b_seq"))
+        self.one_trial = sa.select(_trials).where(*this)
+        self.changed = (sa.select(_trials).where(t.study_id == b("b_id"), t.seq > b("b_seq"))
+                        .order_by(t.seq))
+        self.delete_step = sa.delete(_steps).where(st.study_id == b("b_id"), st.number == b("b_number"),
+                                                   st.step == b("b_step"))
+        self.insert_step = sa.insert(_steps)
+        self.step_added = sa.update(_trials).where(*this).values(seq=b("b_seq"),
+                                                                 n_steps=t.n_steps + 1)
+        self._updates: dict[tuple[Any, ...], Any] = {}
+
+    def update_trial(self, columns: tuple[str, ...], expected: tuple[str, ...]) -> Any:
+        key = (columns, expected)
+        stmt = self._updates.get(key)
+        if stmt is None:
+            b, t = sa.bindparam, _trials.c
+            stmt = (sa.update(_trials)
+                    .where(t.study_id == b("b_id"), t.number == b("b_number"), t.state.in_(expected))
+                    .values(seq=b("b_seq"), **{c: b(f"b_{c}") for c in columns}))
+            self._updates[key] = stmt
+        return stmt
+
+
+_Q = _Statements()
+
+
 class _NotInState(Exception):
     """Rolls back an update whose trial is not in the expected state."""
 
 
 class _Cache:
-    __slots__ = ("seq", "trials")
+    __slots__ = ("seq", "trials", "queued")
 
     def __init__(self) -> None:
         self.seq = -1
         self.trials: list[FrozenTrial | None] = []
+        self.queued: set[int] = set()
 
 
 class SQLStorage(BaseStorage):
@@ -209,16 +264,19 @@ class SQLStorage(BaseStorage):
         with self._lock:
             self._caches.pop(sid, None)
 
-    def update_space(self, study_id, space):
+    def merge_space(self, study_id, space):
         with self._writer.begin() as conn:
-            conn.execute(sa.update(_studies).where(_studies.c.id == study_id)
-                         .values(space=_dumps(space)))
+            stored = conn.execute(_Q.space, {"b_id": study_id}).scalar()
+            if stored is None:
+                raise KeyError(f"Study {study_id} no longer exists.")
+            merged = _merge_configs(json.loads(stored), space)
+            conn.execute(_Q.set_space, {"b_id": study_id, "b_space": _dumps(merged)})
+        return merged
 
     # -- trials ---------------------------------------------------------------------------
     @staticmethod
     def _bump(conn: sa.Connection, study_id: int) -> int:
-        seq = conn.execute(sa.update(_studies).where(_studies.c.id == study_id)
-                           .values(seq=_studies.c.seq + 1).returning(_studies.c.seq)).scalar()
+        seq = conn.execute(_Q.bump, {"b_id": study_id}).scalar()
         if seq is None:
             raise KeyError(f"Study {study_id} no longer exists (was it deleted or overwritten?).")
         return seq
@@ -226,45 +284,36 @@ class SQLStorage(BaseStorage):
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
                      state=TrialState.RUNNING, now):
         state = TrialState(state)
-        stmt = sa.update(_studies).where(_studies.c.id == study_id)
-        if max_trials is not None:
-            stmt = stmt.where(_studies.c.n_trials < max_trials)
-        stmt = stmt.values(n_trials=_studies.c.n_trials + 1, seq=_studies.c.seq + 1) \
-                   .returning(_studies.c.n_trials, _studies.c.seq)
         params_json = _dumps(params)
         started = now if state == TrialState.RUNNING else None
         try:
             with self._writer.begin() as conn:
-                row = conn.execute(stmt).first()
+                if max_trials is None:
+                    row = conn.execute(_Q.count, {"b_id": study_id}).first()
+                else:
+                    row = conn.execute(_Q.count_below, {"b_id": study_id, "b_max": max_trials}).first()
                 if row is None:
                     return None
                 number, seq = row[0] - 1, row[1]
-                conn.execute(sa.insert(_trials).values(
-                    study_id=study_id, number=number, state=state.value, params=params_json,
-                    claim_key=key, seed=seed, worker=worker, started=started, attempts=0,
-                    n_steps=0, seq=seq))
+                conn.execute(_Q.insert_trial, {
+                    "study_id": study_id, "number": number, "state": state.value,
+                    "params": params_json, "claim_key": key, "seed": seed, "worker": worker,
+                    "started": started, "attempts": 0, "n_steps": 0, "seq": seq})
         except IntegrityError:
             raise DuplicatePointError(key) from None
         return FrozenTrial(number=number, state=state, hyperparameters=params, seed=seed,
                            worker=worker, key=key, params_key=params_json, started=started)
 
     def claim_trial(self, study_id, worker, now):
-        select = (sa.select(_trials.c.number)
-                  .where(_trials.c.study_id == study_id, _trials.c.state.in_(_QUEUED))
-                  .order_by(_trials.c.number).limit(1))
-        if not self._sqlite:
-            select = select.with_for_update(skip_locked=True)
         with self._writer.begin() as conn:
-            number = conn.execute(select).scalar()
+            number = conn.execute(_Q.first_queued if self._sqlite else _Q.first_queued_locked,
+                                  {"b_id": study_id}).scalar()
             if number is None:
                 return None
             seq = self._bump(conn, study_id)
-            conn.execute(sa.update(_trials)
-                         .where(_trials.c.study_id == study_id, _trials.c.number == number)
-                         .values(state=TrialState.RUNNING.value, worker=worker, started=now,
-                                 finished=None, error=None, traceback=None, seq=seq))
-            row = conn.execute(sa.select(_trials).where(
-                _trials.c.study_id == study_id, _trials.c.number == number)).first()
+            conn.execute(_Q.claim, {"b_id": study_id, "b_number": number, "b_worker": worker,
+                                    "b_now": now, "b_seq": seq})
+            row = conn.execute(_Q.one_trial, {"b_id": study_id, "b_number": number}).first()
         return self._record(row, {})
 
     def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
@@ -281,15 +330,14 @@ class SQLStorage(BaseStorage):
                 values[name] = value
             else:
                 raise TypeError(f"update_trial: unknown field {name!r}")
+        expected = tuple(sorted(TrialState(s).value for s in expected))
+        stmt = _Q.update_trial(tuple(values), expected)
+        params = {f"b_{k}": v for k, v in values.items()}
+        params.update(b_id=study_id, b_number=number)
         try:
             with self._writer.begin() as conn:
-                seq = self._bump(conn, study_id)
-                result = conn.execute(
-                    sa.update(_trials)
-                    .where(_trials.c.study_id == study_id, _trials.c.number == number,
-                           _trials.c.state.in_([TrialState(s).value for s in expected]))
-                    .values(seq=seq, **values))
-                if result.rowcount != 1:
+                params["b_seq"] = self._bump(conn, study_id)
+                if conn.execute(stmt, params).rowcount != 1:
                     raise _NotInState
         except _NotInState:
             return False
@@ -298,22 +346,17 @@ class SQLStorage(BaseStorage):
     def add_step(self, study_id, number, step, metrics):
         with self._writer.begin() as conn:
             seq = self._bump(conn, study_id)
-            conn.execute(sa.delete(_steps).where(_steps.c.study_id == study_id,
-                                                 _steps.c.number == number, _steps.c.step == step))
-            conn.execute(sa.insert(_steps).values(study_id=study_id, number=number, step=step,
-                                                  metrics=_dumps(metrics)))
-            conn.execute(sa.update(_trials)
-                         .where(_trials.c.study_id == study_id, _trials.c.number == number)
-                         .values(seq=seq, n_steps=_trials.c.n_steps + 1))
+            ids = {"b_id": study_id, "b_number": number}
+            conn.execute(_Q.delete_step, {**ids, "b_step": step})
+            conn.execute(_Q.insert_step, {"study_id": study_id, "number": number, "step": step,
+                                          "metrics": _dumps(metrics)})
+            conn.execute(_Q.step_added, {**ids, "b_seq": seq})
 
     def get_trials(self, study_id):
         with self._lock:
             cache = self._caches.setdefault(study_id, _Cache())
             with self._engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(_trials)
-                    .where(_trials.c.study_id == study_id, _trials.c.seq > cache.seq)
-                    .order_by(_trials.c.seq)).all()
+                rows = conn.execute(_Q.changed, {"b_id": study_id, "b_seq": cache.seq}).all()
                 if not rows:
                     return list(cache.trials)  # type: ignore[arg-type]
                 with_steps = [r.number for r in rows if r.n_steps]
@@ -328,7 +371,16 @@ class SQLStorage(BaseStorage):
                     cache.trials.extend([None] * (row.number + 1 - len(cache.trials)))
                 cache.trials[row.number] = record
                 cache.seq = max(cache.seq, row.seq)
+                if record.state in QUEUED_STATES:
+                    cache.queued.add(record.number)
+                else:
+                    cache.queued.discard(record.number)
             return [t for t in cache.trials if t is not None]
+
+    def has_queued(self, study_id):
+        with self._lock:
+            cache = self._caches.get(study_id)
+            return cache is None or bool(cache.queued)
 
     @staticmethod
     def _record(row: Any, steps: dict[int, dict[str, Any]]) -> FrozenTrial:

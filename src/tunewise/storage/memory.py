@@ -107,6 +107,9 @@ class InMemoryStorage(BaseStorage):
                 fields["state"] = TrialState(fields["state"])
             if "hyperparameters" in fields:
                 fields["params_key"] = canonical_key(fields["hyperparameters"])
+            for name in ("score", "score_std"):  # as SQL storage reads them back
+                if isinstance(fields.get(name), list):
+                    fields[name] = tuple(fields[name])
             new = self._trials[study_id][number] = dataclasses.replace(record, **fields)
             self._track(study_id, new)
             return True

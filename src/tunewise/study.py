@@ -26,6 +26,7 @@ from .trial import QUEUED_STATES, FrozenTrial, Trial, TrialState, check_metrics,
 logger = logging.getLogger("tunewise")
 
 _CLAIM_TRIES = 50
+_IDLE_POLL = 0.2  # seconds between looks while other workers finish the last points
 
 
 def _process_start(pid: int) -> str:
@@ -160,6 +161,14 @@ class Study:
             fail("hyperparameters", _space_text(stored.get("hyperparameters")),
                  _space_text(wanted["hyperparameters"]))
 
+    def _reload_space(self) -> bool:
+        """Load definitions other workers stored; True if the space grew."""
+        info = self._storage.get_study(self.name)
+        known = len(self._space.space)
+        if info is not None:
+            self._load_space(info.space)
+        return len(self._space.space) > known
+
     def _load_space(self, configs: list[dict[str, Any]]) -> None:
         for config in configs:
             hp = _types.from_config(config)
@@ -230,6 +239,8 @@ class Study:
                                   rng=np.random.default_rng([self.seed, len(trials), attempt]))
             proposal = self.sampler.propose(ctx)
             if proposal is None:
+                if self._reload_space():  # other workers found more of the space
+                    continue
                 self._exhausted = True
                 return None
             values = self._space.with_values(_checked_values(self._space, proposal)).values
@@ -320,8 +331,18 @@ class Study:
                     self.stop_reason = f"timeout of {timeout} s reached"
                     break
                 trial = self._ask(max_trials)
+                if trial is None and self._exhausted and self._others_running():
+                    # Define-by-run: trials still running elsewhere may grow the space (and
+                    # one that dies is run again), so wait for them before concluding.
+                    self._exhausted = False
+                    time.sleep(_IDLE_POLL)
+                    self._recover_stale()
+                    continue
                 if trial is None:
-                    if self._exhausted:
+                    if self._exhausted and not self._space.space:
+                        self.stop_reason = ("the function defines no hyperparameters, so every "
+                                            "trial would be the same")
+                    elif self._exhausted:
                         self.stop_reason = "the search space is exhausted"
                         logger.info("Study %r: every point of the search space has been tried.", self.name)
                     else:
@@ -388,6 +409,10 @@ class Study:
                                        state=TrialState.INTERRUPTED,
                                        error="interrupted by the user (Ctrl-C); it runs again on resume")
             raise
+
+    def _others_running(self) -> bool:
+        return any(t.state == TrialState.RUNNING and t.worker != self._worker
+                   for t in self._storage.get_trials(self._id))
 
     def _requeue(self, number: int, why: str) -> None:
         self._storage.update_trial(self._id, number, [TrialState.RUNNING], state=TrialState.WAITING,

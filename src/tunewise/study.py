@@ -7,6 +7,7 @@ import math
 import os
 import re
 import socket
+import statistics
 import tempfile
 import time
 import traceback as _traceback
@@ -469,15 +470,18 @@ class Study:
                                         error=f"diverged: objective {name!r} is {value}{which}",
                                         executions=[check_metrics(m) for m in executions])
         clean = [check_metrics(m) for m in executions]
-        mean: dict[str, float | None] = {}
-        for key in clean[0]:
-            values = [m[key] for m in clean if m.get(key) is not None]
-            mean[key] = float(np.mean(values)) if values else None
+        if len(clean) == 1:
+            mean = clean[0]
+        else:
+            mean = {}
+            for key in clean[0]:
+                values = [m[key] for m in clean if m.get(key) is not None]
+                mean[key] = statistics.fmean(values) if values else None
         scores, stds = [], []
         for name in names:
-            values = np.array([m[name] for m in clean], dtype=float)
-            scores.append(float(values.mean()))
-            stds.append(float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+            values = [m[name] for m in clean]
+            scores.append(statistics.fmean(values))
+            stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
         multi = len(names) > 1
         return self._finish(number, hp, TrialState.COMPLETED, metrics=mean,
                             score=tuple(scores) if multi else scores[0],

@@ -79,9 +79,12 @@ class HyperParameter:
 
     def definition(self) -> dict[str, Any]:
         """The parts that make two definitions the same (the default may differ)."""
-        config = self.get_config()["config"].copy()
-        config.pop("default", None)
-        return {"class_name": self.kind, **config}
+        cached = self.__dict__.get("_definition")
+        if cached is None:
+            config = self.get_config()["config"].copy()
+            config.pop("default", None)
+            cached = self.__dict__["_definition"] = {"class_name": self.kind, **config}
+        return cached
 
     def describe(self) -> str:
         parts = ", ".join(f"{k}={v!r}" for k, v in self._config().items() if v is not None)

@@ -241,6 +241,7 @@ class Study:
             proposal = self.sampler.propose(ctx)
             if proposal is None:
                 if self._reload_space():  # other workers found more of the space
+                    trials = storage.get_trials(self._id)  # read after the space: consistent
                     continue
                 self._exhausted = True
                 return None
@@ -491,9 +492,8 @@ class Study:
     def _finish(self, number: int, hp: HyperParameters, state: TrialState, *, error: str | None = None,
                 tb: str | None = None, attempts: int = 0, **fields: Any) -> FrozenTrial:
         added = self._space.merge(hp.space)
-        if added:  # tell the storage, and learn what other workers found meanwhile
-            self._load_space(self._storage.merge_space(
-                self._id, [h.get_config() for h in self._space.space]))
+        if added:
+            fields["space"] = [h.get_config() for h in self._space.space]
         for key in ("score", "score_std"):
             if isinstance(fields.get(key), tuple):
                 fields[key] = list(fields[key])
@@ -501,6 +501,8 @@ class Study:
             self._id, number, [TrialState.RUNNING], state=state, hyperparameters=hp.values,
             error=error, traceback=tb, attempts=attempts, finished=time.time(),
             seed=derive_seed(self.seed, number), **fields)
+        if added:
+            self._reload_space()  # and learn what other workers found meanwhile
         if not ok:
             logger.warning("Trial %d was no longer running when its result arrived; the result "
                            "was not recorded.", number)

@@ -80,7 +80,9 @@ class BaseStorage(abc.ABC):
                      **fields: Any) -> bool:
         """Set ``fields`` on the trial if its state is one of ``expected``; False if not.
         Fields: state, hyperparameters, metrics, score, score_std, executions, error,
-        traceback, started, finished, worker, attempts."""
+        traceback, started, finished, worker, attempts, seed; and ``space``, hyperparameter
+        definitions merged into the study's space in the same transaction, so that no other
+        worker sees the trial's values without their definitions."""
 
     @abc.abstractmethod
     def add_step(self, study_id: int, number: int, step: int, metrics: dict[str, Any]) -> None:

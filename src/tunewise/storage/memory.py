@@ -111,6 +111,9 @@ class InMemoryStorage(BaseStorage):
             record = self._trials[study_id][number]
             if record.state not in tuple(expected):
                 return False
+            space = fields.pop("space", None)
+            if space:
+                self.merge_space(study_id, space)
             fields = {k: _copy(v) for k, v in fields.items()}
             if "state" in fields:
                 fields["state"] = TrialState(fields["state"])

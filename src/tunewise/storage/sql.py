@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from typing import Any, Iterable
@@ -317,6 +318,7 @@ class SQLStorage(BaseStorage):
         return self._record(row, {})
 
     def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
+        space = fields.pop("space", None)
         values: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "state":
@@ -339,6 +341,11 @@ class SQLStorage(BaseStorage):
                 params["b_seq"] = self._bump(conn, study_id)
                 if conn.execute(stmt, params).rowcount != 1:
                     raise _NotInState
+                if space:
+                    stored = json.loads(conn.execute(_Q.space, {"b_id": study_id}).scalar())
+                    merged = _merge_configs(stored, space)
+                    if len(merged) > len(stored):
+                        conn.execute(_Q.set_space, {"b_id": study_id, "b_space": _dumps(merged)})
         except _NotInState:
             return False
         return True
@@ -404,10 +411,19 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # Transactions are begun by hand (below), so that writers take the lock up front.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=600000")
+    # Switching a file to WAL needs a moment alone with it, and SQLite does not wait for that
+    # moment (no busy handler): retry while another process is opening the same new file.
+    deadline = time.monotonic() + 60.0
+    while cur.execute("PRAGMA journal_mode").fetchone()[0].lower() not in ("wal", "memory"):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=600000")
     cur.close()
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 
+from ..space import canonical_key
 from ..trial import QUEUED_STATES, FrozenTrial, TrialState
 from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
 
@@ -84,8 +85,10 @@ _PLAIN_FIELDS = {"error", "traceback", "started", "finished", "worker", "attempt
 _QUEUED = [s.value for s in QUEUED_STATES]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+def _dumps(value: Any, ordered: bool = False) -> str:
+    """JSON text; ``ordered`` keeps the dict's own order (hyperparameters in the order the
+    function defined them) instead of sorting the keys."""
+    return json.dumps(value, sort_keys=not ordered, separators=(",", ":"), allow_nan=False)
 
 
 def _score_tuple(value: Any) -> Any:
@@ -285,7 +288,7 @@ class SQLStorage(BaseStorage):
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
                      state=TrialState.RUNNING, now):
         state = TrialState(state)
-        params_json = _dumps(params)
+        params_json = _dumps(params, ordered=True)
         started = now if state == TrialState.RUNNING else None
         try:
             with self._writer.begin() as conn:
@@ -303,7 +306,8 @@ class SQLStorage(BaseStorage):
         except IntegrityError:
             raise DuplicatePointError(key) from None
         return FrozenTrial(number=number, state=state, hyperparameters=params, seed=seed,
-                           worker=worker, key=key, params_key=params_json, started=started)
+                           worker=worker, key=key, params_key=canonical_key(params),
+                           started=started)
 
     def claim_trial(self, study_id, worker, now):
         with self._writer.begin() as conn:
@@ -324,7 +328,7 @@ class SQLStorage(BaseStorage):
             if name == "state":
                 values["state"] = TrialState(value).value
             elif name in _JSON_FIELDS:
-                values[_JSON_FIELDS[name]] = None if value is None else _dumps(value)
+                values[_JSON_FIELDS[name]] = None if value is None else _dumps(value, ordered=True)
                 if name == "score":
                     first = value[0] if isinstance(value, (list, tuple)) else value
                     values["value"] = first
@@ -391,9 +395,10 @@ class SQLStorage(BaseStorage):
 
     @staticmethod
     def _record(row: Any, steps: dict[int, dict[str, Any]]) -> FrozenTrial:
+        params = json.loads(row.params)
         return FrozenTrial(
             number=row.number, state=TrialState(row.state),
-            hyperparameters=json.loads(row.params),
+            hyperparameters=params,
             metrics=json.loads(row.metrics) if row.metrics else {},
             score=_score_tuple(json.loads(row.score)) if row.score else None,
             score_std=_score_tuple(json.loads(row.score_std)) if row.score_std else None,
@@ -401,7 +406,7 @@ class SQLStorage(BaseStorage):
             intermediate=dict(sorted(steps.items())),
             started=row.started, finished=row.finished, error=row.error,
             traceback=row.traceback, seed=row.seed, worker=row.worker, attempts=row.attempts,
-            key=row.claim_key, params_key=row.params)
+            key=row.claim_key, params_key=canonical_key(params))
 
     def close(self) -> None:
         self._engine.dispose()

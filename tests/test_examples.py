@@ -1,0 +1,37 @@
+"""The examples users run work as shipped (on data that comes with scikit-learn)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run(args, cwd):
+    done = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_ask_tell_example(tmp_path):
+    out = run([str(EXAMPLES / "ask_tell.py")], tmp_path)
+    assert "best:" in out and "failed" in out
+
+
+def test_multi_objective_example(tmp_path):
+    out = run([str(EXAMPLES / "multi_objective.py")], tmp_path)
+    assert "parameters" in out and "val_accuracy" in out
+
+
+@pytest.mark.slow
+def test_sklearn_example_runs_and_resumes(tmp_path):
+    out = run([str(EXAMPLES / "sklearn_mlp.py"), "--trials", "2"], tmp_path)
+    assert "best val_accuracy" in out
+    assert (tmp_path / "sklearn_mlp.db").exists()
+    run([str(EXAMPLES / "sklearn_mlp.py"), "--trials", "3"], tmp_path)  # resumes: one more
+    import tunewise
+
+    assert len(tunewise.load_study("sklearn-mlp", f"sqlite:///{tmp_path / 'sklearn_mlp.db'}").trials) == 3

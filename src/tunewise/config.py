@@ -319,9 +319,6 @@ def _validate(cfg: RunConfig) -> None:
             "a command needs a search space: declare it under 'space:' in the config file "
             "(for example  space: {learning_rate: {type: float, min: 0.0001, max: 0.01, "
             "sampling: log}}) and pass it with --config.")
-    if cfg.function and cfg.space is not None:
-        # Declaring a space for a function is allowed: it pre-declares the hyperparameters.
-        pass
     for key, minimum in (("max_trials", 1), ("executions_per_trial", 1),
                          ("max_retries_per_trial", 0), ("max_consecutive_failed_trials", 1)):
         value = getattr(cfg, key)
@@ -398,7 +395,7 @@ def default_study_name(cfg: RunConfig) -> str:
     """
     if cfg.config_path is not None:
         stem = cfg.config_path.stem
-        if stem.lower() in ("tunewise", "config", "tune", "search") and cfg.config_path.parent.name:
+        if stem.lower() in ("tunewise", "config") and cfg.config_path.parent.name:
             return cfg.config_path.parent.name
         return stem
     if cfg.function:

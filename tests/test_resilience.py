@@ -4,7 +4,6 @@ one SQLite file, and a function that fails on part of its space."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

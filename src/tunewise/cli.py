@@ -12,12 +12,12 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
+import io
 import json
 import logging
 import math
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
@@ -693,7 +693,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     trials = study.trials
-    sampler = study._settings.get("sampler", {}) if hasattr(study, "_settings") else {}
+    sampler = study.settings.get("sampler", {})
     print(f"study:      {study.name}")
     print(f"storage:    {storage.url}")
     print(f"objective:  {_objectives_text(study)}")
@@ -735,10 +735,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps([_trial_json(t, full=True) for t in study.trials], indent=2) + "\n"
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "trials.csv")
-            study.to_csv(path)
-            text = Path(path).read_text(encoding="utf-8")
+        buffer = io.StringIO()
+        study.to_csv(buffer)
+        text = buffer.getvalue()
     if args.out:
         try:
             Path(args.out).write_text(text, encoding="utf-8")

@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 import traceback as _traceback
-from typing import Any, Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .samplers import Sampler, SamplingContext, make_sampler
 from .space import HyperParameters, canonical_key
 from .space import types as _types
 from .storage import BaseStorage, DuplicatePointError, StudyExistsError, get_storage
-from .trial import QUEUED_STATES, FrozenTrial, Trial, TrialState, check_metrics, derive_seed, to_number
+from .trial import FrozenTrial, Trial, TrialState, check_metrics, derive_seed, to_number
 
 logger = logging.getLogger("tunewise")
 
@@ -177,6 +177,11 @@ class Study:
                 self._space.declare(hp)
 
     # -- properties -----------------------------------------------------------------------
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The stored settings: objectives, sampler, scheduler, seed, declared space."""
+        return dict(self._settings)
+
     @property
     def storage(self) -> BaseStorage:
         return self._storage
@@ -596,15 +601,23 @@ class Study:
         columns, rows = self._rows()
         return pd.DataFrame(rows, columns=columns)
 
-    def to_csv(self, path: str) -> None:
-        """Write ``to_dataframe``'s table as CSV (no pandas needed)."""
+    def to_csv(self, path_or_file: "str | os.PathLike[str] | IO[str]") -> None:
+        """Write ``to_dataframe``'s table as CSV to a path or an open text file (no pandas
+        needed)."""
         import csv
 
         columns, rows = self._rows()
-        with open(path, "w", newline="") as f:
+
+        def write(f: IO[str]) -> None:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
+
+        if hasattr(path_or_file, "write"):
+            write(path_or_file)  # type: ignore[arg-type]
+        else:
+            with open(path_or_file, "w", newline="") as f:  # type: ignore[arg-type]
+                write(f)
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, storage={self._storage.url!r})"

@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import math
+from pathlib import Path
 
 import pytest
 
@@ -454,3 +455,49 @@ def test_progress_line_shows_count_best_elapsed_and_eta():
 def test_progress_is_quiet_when_not_a_terminal(capsys):
     Study("quiet", objective="loss", seed=0).optimize(quadratic, max_trials=3)
     assert capsys.readouterr().err == ""
+
+
+# -- the trial handle -------------------------------------------------------------------------
+def test_checkpoint_dir_survives_between_runs_of_a_trial(db, tmp_path):
+    seen = {}
+
+    def train(trial):
+        trial.hp.Float("x", 0.0, 1.0)
+        path = trial.checkpoint_dir
+        seen.setdefault(trial.number, []).append(path)
+        marker = tmp_path / "interrupted-once"
+        if trial.number == 1 and not marker.exists():
+            marker.write_text("")
+            (Path(path) / "weights.bin").write_bytes(b"epoch 3")
+            raise KeyboardInterrupt
+        if trial.number == 1:
+            assert (Path(path) / "weights.bin").read_bytes() == b"epoch 3"
+        return 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        Study("ck", objective="loss", storage=db, seed=0).optimize(train, max_trials=3, show_progress=False)
+    Study("ck", objective="loss", storage=db).optimize(train, max_trials=3, show_progress=False)
+    assert seen[1][0] == seen[1][1]
+    assert len({p[0] for p in seen.values()}) == 3
+    assert Path(seen[0][0]).is_dir() and str(tmp_path) in seen[0][0]
+
+
+@pytest.mark.parametrize("step, metrics, message", [
+    (-1, {"loss": 1.0}, "step must be a non-negative integer"),
+    (1.5, {"loss": 1.0}, "step must be a non-negative integer"),
+    (1, {"loss": "high"}, "Metric 'loss'"),
+])
+def test_report_rejects_bad_steps_and_metrics(step, metrics, message):
+    study = Study("rep", objective="loss", seed=0)
+    trial = study.ask()
+    with pytest.raises(ValueError, match=message):
+        trial.report(step, metrics)
+    trial.report(0, 0.5)  # a bare number is the objective
+    assert study.trials[0].intermediate == {0: {"loss": 0.5}}
+
+
+def test_study_hyperparameters_is_the_space_found_so_far():
+    study = Study("space", objective="loss", seed=0)
+    assert study.hyperparameters.space == []
+    study.optimize(quadratic, max_trials=2, show_progress=False)
+    assert [hp.name for hp in study.hyperparameters.space] == ["x", "units", "activation"]

@@ -18,8 +18,8 @@ Usage (from the repository root)::
     python benchmarks/storage_overhead.py --trials-for optuna-tpe-sqlite=300
     python benchmarks/storage_overhead.py --profile tunewise-sqlite   # cProfile, top 30 lines
 
-Setups: tunewise-memory, tunewise-sqlite, optuna-memory, optuna-sqlite, optuna-tpe-memory,
-optuna-tpe-sqlite, optuna-journal.
+Setups: tunewise-memory, tunewise-sqlite, optuna-memory, optuna-sqlite, optuna-sqlite-wal,
+optuna-tpe-memory, optuna-tpe-sqlite, optuna-journal.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import argparse
 import datetime as _dt
 import json
 import os
+import hashlib
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,6 +48,7 @@ SETUPS: dict[str, tuple[str, str]] = {
     "tunewise-sqlite": ("tunewise", "tunewise, SQLite, random"),
     "optuna-memory": ("optuna", "Optuna, in memory, random"),
     "optuna-sqlite": ("optuna", "Optuna, SQLite (RDBStorage), random"),
+    "optuna-sqlite-wal": ("optuna", "Optuna, SQLite in WAL mode, synchronous=NORMAL, random"),
     "optuna-tpe-memory": ("optuna", "Optuna, in memory, TPE (default settings)"),
     "optuna-tpe-sqlite": ("optuna", "Optuna, SQLite (RDBStorage), TPE (default settings)"),
     "optuna-journal": ("optuna", "Optuna, JournalStorage file backend, random"),
@@ -127,7 +130,20 @@ def _worker(setup: str, trials: int, seed: int, workdir: str, profile: str | Non
             sampler = optuna.samplers.TPESampler(seed=seed)
         else:
             sampler = optuna.samplers.RandomSampler(seed=seed)
-        if setup.endswith("sqlite"):
+        if setup == "optuna-sqlite-wal":
+            # The same SQLite settings tunewise uses (WAL journal, synchronous=NORMAL), to
+            # separate the cost of syncing to disk from the cost of the library itself.
+            import sqlalchemy
+
+            def _pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+            sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _pragmas)
+            storage = sqlite_url
+        elif setup.endswith("sqlite"):
             storage = sqlite_url
         elif setup == "optuna-journal":
             from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -167,12 +183,14 @@ def _worker(setup: str, trials: int, seed: int, workdir: str, profile: str | Non
         t_loop = time.perf_counter() - t2
 
     done = count_done()
+    # Database plus its WAL (not yet checkpointed), or the journal file.
     size = None
-    for p in (db_path, journal_path):
+    for p in (db_path, db_path + "-wal", journal_path):
         if os.path.exists(p):
-            size = os.path.getsize(p)
+            size = (size or 0) + os.path.getsize(p)
     return {
         "setup": setup,
+        "library_file": sys.modules[lib].__file__,
         "trials": trials,
         "seed": seed,
         "completed": done,
@@ -191,7 +209,7 @@ def _worker(setup: str, trials: int, seed: int, workdir: str, profile: str | Non
 # --------------------------------------------------------------------------------------------
 
 def _run_child(setup: str, trials: int, seed: int, workdir: str, timeout: float,
-               profile: int | None = None) -> dict:
+               profile: int | None = None, src: str | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", setup,
            "--trials", str(trials), "--seed", str(seed), "--workdir", workdir]
     if profile:
@@ -201,6 +219,8 @@ def _run_child(setup: str, trials: int, seed: int, workdir: str, timeout: float,
     # stray thread pools only add noise.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
+    if src:
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               cwd=workdir)
@@ -249,6 +269,10 @@ def _machine(workdir: str) -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, timeout=10).stdout.strip() or None
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if commit and dirty:
+            commit += " + uncommitted changes in src/"
     except (OSError, subprocess.SubprocessError):
         pass
     return {
@@ -265,6 +289,22 @@ def _machine(workdir: str) -> dict[str, Any]:
         "git_commit": commit,
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+def _snapshot_source(workdir: str) -> tuple[str | None, str | None]:
+    """Copy src/tunewise into the work folder, so that every repeat runs the same code even if
+    the source tree changes during the run. Returns (folder for PYTHONPATH, digest)."""
+    origin = REPO / "src" / "tunewise"
+    if not origin.is_dir():
+        return None, None
+    dest = Path(workdir) / "_src"
+    shutil.copytree(origin, dest / "tunewise",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    h = hashlib.sha256()
+    for f in sorted((dest / "tunewise").rglob("*.py")):
+        h.update(str(f.relative_to(dest)).encode())
+        h.update(f.read_bytes())
+    return str(dest), h.hexdigest()[:12]
 
 
 def _parse_trials_for(items: list[str]) -> dict[str, int]:
@@ -351,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", metavar="SETUP", default=None,
                     help="run SETUP once under cProfile and print the top 30 lines by cumulative "
                          "time, instead of benchmarking")
+    ap.add_argument("--no-snapshot", action="store_true",
+                    help="import tunewise as installed instead of from a copy of src/ taken at "
+                         "the start of the run")
     ap.add_argument("--_worker", help=argparse.SUPPRESS)
     ap.add_argument("--_profile", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -384,9 +427,17 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", args.profile,
                "--trials", str(trials_for.get(args.profile, args.trials)),
                "--seed", str(args.seed), "--workdir", workdir, "--_profile", "30"]
-        return subprocess.call(cmd, cwd=workdir)
+        try:
+            return subprocess.call(cmd, cwd=workdir)
+        finally:
+            if own_tmp:
+                shutil.rmtree(workdir, ignore_errors=True)
 
     machine = _machine(workdir)
+    src = None
+    if not args.no_snapshot:
+        src, digest = _snapshot_source(workdir)
+        machine["tunewise_source_sha256"] = digest
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     print(f"# storage overhead — {date}", file=sys.stderr)
     print(f"# {machine['nproc']} CPUs ({machine['cpu']}), Python {machine['python']}, "
@@ -397,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.repeats):
         seed = args.seed + k
         for s in setups:
-            r = _run_child(s, trials_for[s], seed, workdir, args.timeout)
+            r = _run_child(s, trials_for[s], seed, workdir, args.timeout, src=src)
             results.append(r)
             msg = r.get("error") or (f"{r['ms_per_trial']:.3f} ms/trial "
                                      f"({r['completed']}/{r['trials']} complete, "
@@ -429,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(doc, indent=2))
+    if src:
+        shutil.rmtree(src, ignore_errors=True)
     if own_tmp:
         try:
             os.rmdir(workdir)

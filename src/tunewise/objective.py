@@ -45,6 +45,10 @@ def infer_direction(name: str) -> str:
 
     Raises ValueError for a name that says nothing about its direction.
     """
+    if not isinstance(name, str):
+        raise ValueError(
+            f"An objective name must be a metric name (a string), got {name!r}; pass "
+            "tunewise.Objective(name, direction='max') or direction='min'.")
     base = name[4:] if name.startswith("val_") else name
     words = set(re.split(r"[^a-z0-9]+", base.lower())) - {""}
     is_max, is_min = bool(words & _MAX_WORDS), bool(words & _MIN_WORDS)
@@ -76,6 +80,9 @@ def make_objectives(objective: Any) -> list[Objective]:
         else:
             raise ValueError(f"Cannot read objective {item!r}; pass a metric name or a tunewise.Objective.")
     names = [o.name for o in result]
-    if len(set(names)) != len(names):
-        raise ValueError(f"objective lists a metric twice: {names}.")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"objective lists {', '.join(map(repr, twice))} more than once ({names}); "
+            "list each metric once.")
     return result

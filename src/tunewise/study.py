@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -251,10 +252,9 @@ class Study:
                 self._exhausted = True
                 return None
             values = self._space.with_values(_checked_values(self._space, proposal)).values
-            discrete = all(hp.is_discrete for hp in self._space.space)
-            try:
+            try:  # the claim on the point makes a second worker proposing it look again
                 record = storage.create_trial(
-                    self._id, values, key=canonical_key(values) if discrete else None,
+                    self._id, values, key=canonical_key(values),
                     seed=None, worker=self._worker, max_trials=max_trials, now=now)
             except DuplicatePointError:  # another worker took that point: look again
                 trials = storage.get_trials(self._id)
@@ -266,6 +266,7 @@ class Study:
 
     def _handle(self, record: FrozenTrial) -> Trial:
         trial = Trial(self, record, self._space.with_values(record.hyperparameters))
+        trial._record = record
         trial.base_seed = derive_seed(self.seed, record.number)
         return trial
 
@@ -287,16 +288,16 @@ class Study:
         hp = handle.hp if handle is not None else self._space.with_values(record.hyperparameters)
         state = TrialState(state) if state is not None else None
         if state == TrialState.FAILED:
-            return self._finish(number, hp, TrialState.FAILED, error=error or "failed (told by the user)")
+            return self._finish(record, hp, TrialState.FAILED, error=error or "failed (told by the user)")
         if state == TrialState.PRUNED:
-            return self._finish(number, hp, TrialState.PRUNED, error=error)
+            return self._finish(record, hp, TrialState.PRUNED, error=error)
         if state not in (None, TrialState.COMPLETED):
             raise ValueError(f"tell: state must be 'completed', 'failed' or 'pruned', got {state!r}.")
         if metrics is None:
             raise ValueError(f"tell: trial {number} needs metrics (or state='failed').")
         executions = metrics if isinstance(metrics, list) and metrics and isinstance(metrics[0], dict) \
             else [metrics]
-        return self._complete(number, hp, [self._as_metrics(m) for m in executions])
+        return self._complete(record, hp, [self._as_metrics(m) for m in executions])
 
     # -- running --------------------------------------------------------------------------
     def optimize(self, fn: Callable[[Trial], Any], max_trials: int | None = None,
@@ -386,21 +387,21 @@ class Study:
                         trial.execution = i
                         results.append(fn(trial))
                 except FailedTrialError as exc:
-                    return self._finish(trial.number, trial.hp, TrialState.FAILED,
+                    return self._finish(trial._base(), trial.hp, TrialState.FAILED,
                                         error=_error_text(exc), tb=_traceback.format_exc(),
                                         attempts=attempts)
                 except SpaceError:
                     self._requeue(trial.number, "the search space definition is invalid")
                     raise
                 except TrialPruned:
-                    return self._finish(trial.number, trial.hp, TrialState.PRUNED, attempts=attempts)
+                    return self._finish(trial._base(), trial.hp, TrialState.PRUNED, attempts=attempts)
                 except (Exception, SystemExit) as exc:
                     if attempts < max_retries:
                         attempts += 1
                         logger.warning("Trial %d raised %s; retry %d of %d.", trial.number,
                                        _error_text(exc), attempts, max_retries)
                         continue
-                    record = self._finish(trial.number, trial.hp, TrialState.FAILED,
+                    record = self._finish(trial._base(), trial.hp, TrialState.FAILED,
                                           error=_error_text(exc), tb=_traceback.format_exc(),
                                           attempts=attempts)
                     logger.warning("Trial %d failed: %s", trial.number, record.error)
@@ -410,7 +411,7 @@ class Study:
                 except ValueError:
                     self._requeue(trial.number, "the function's result was invalid")
                     raise
-                return self._complete(trial.number, trial.hp, metrics, attempts=attempts)
+                return self._complete(trial._base(), trial.hp, metrics, attempts=attempts)
         except KeyboardInterrupt:
             self._storage.update_trial(self._id, trial.number, [TrialState.RUNNING],
                                        state=TrialState.INTERRUPTED,
@@ -464,7 +465,7 @@ class Study:
             to_number(name, value)
         return metrics
 
-    def _complete(self, number: int, hp: HyperParameters, executions: list[dict[str, Any]],
+    def _complete(self, base: FrozenTrial, hp: HyperParameters, executions: list[dict[str, Any]],
                   attempts: int = 0) -> FrozenTrial:
         names = [o.name for o in self.objectives]
         for i, metrics in enumerate(executions):
@@ -472,7 +473,7 @@ class Study:
                 value = to_number(name, metrics[name])
                 if not math.isfinite(value):
                     which = f" in execution {i + 1}" if len(executions) > 1 else ""
-                    return self._finish(number, hp, TrialState.FAILED, attempts=attempts,
+                    return self._finish(base, hp, TrialState.FAILED, attempts=attempts,
                                         error=f"diverged: objective {name!r} is {value}{which}",
                                         executions=[check_metrics(m) for m in executions])
         clean = [check_metrics(m) for m in executions]
@@ -489,32 +490,39 @@ class Study:
             scores.append(statistics.fmean(values))
             stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
         multi = len(names) > 1
-        return self._finish(number, hp, TrialState.COMPLETED, metrics=mean,
+        return self._finish(base, hp, TrialState.COMPLETED, metrics=mean,
                             score=tuple(scores) if multi else scores[0],
                             score_std=tuple(stds) if multi else stds[0],
                             executions=clean if len(clean) > 1 else [], attempts=attempts)
 
-    def _finish(self, number: int, hp: HyperParameters, state: TrialState, *, error: str | None = None,
-                tb: str | None = None, attempts: int = 0, **fields: Any) -> FrozenTrial:
+    def _finish(self, base: FrozenTrial, hp: HyperParameters, state: TrialState, *,
+                error: str | None = None, tb: str | None = None, attempts: int = 0,
+                **fields: Any) -> FrozenTrial:
+        """Record the end of a running trial; return its record as now stored."""
+        number = base.number
         added = self._space.merge(hp.space)
+        stored = dict(fields)
         if added:
-            fields["space"] = [h.get_config() for h in self._space.space]
+            stored["space"] = [h.get_config() for h in self._space.space]
         for key in ("score", "score_std"):
-            if isinstance(fields.get(key), tuple):
-                fields[key] = list(fields[key])
-        ok = self._storage.update_trial(
-            self._id, number, [TrialState.RUNNING], state=state, hyperparameters=hp.values,
-            error=error, traceback=tb, attempts=attempts, finished=time.time(),
-            seed=derive_seed(self.seed, number), **fields)
+            if isinstance(stored.get(key), tuple):
+                stored[key] = list(stored[key])
+        done = dict(state=state, hyperparameters=hp.values, error=error, traceback=tb,
+                    attempts=attempts, finished=time.time(), seed=derive_seed(self.seed, number))
+        ok = self._storage.update_trial(self._id, number, [TrialState.RUNNING], **done, **stored)
         if added:
             self._reload_space()  # and learn what other workers found meanwhile
         if not ok:
             logger.warning("Trial %d was no longer running when its result arrived; the result "
                            "was not recorded.", number)
-        return self._storage.get_trial(self._id, number)
+            return self._storage.get_trial(self._id, number)
+        # what was just written, without reading it back
+        return dataclasses.replace(base, params_key=canonical_key(done["hyperparameters"]),
+                                   **done, **fields)
 
     def _report(self, trial: Trial, step: int, metrics: dict[str, Any]) -> None:
         self._storage.add_step(self._id, trial.number, step, metrics)
+        trial._intermediate[step] = metrics
 
     # -- results --------------------------------------------------------------------------
     def _completed(self) -> list[FrozenTrial]:

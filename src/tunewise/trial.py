@@ -7,7 +7,7 @@ import enum
 import math
 import numbers
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .space import HyperParameters
@@ -101,6 +101,12 @@ class Trial:
         self.budget: int | None = None
         self.resume_step: int = 0
         self._checkpoint_dir: str | None = None
+        self._record = record
+        self._intermediate: dict[int, dict[str, Any]] = dict(record.intermediate)
+
+    def _base(self) -> FrozenTrial:
+        """The record as it stood when the trial started, with the reports made since."""
+        return replace(self._record, intermediate=dict(sorted(self._intermediate.items())))
 
     @property
     def seed(self) -> int:

@@ -9,6 +9,7 @@ from .base import Sampler, SamplingContext, draw_active
 
 _REDRAWS = 64  # draws before listing the untried points of a finite space
 _ENUMERATE_LIMIT = 200_000
+_HUGE_REDRAWS = 4096  # draws in a space too large to list
 
 
 class RandomSampler(Sampler):
@@ -34,8 +35,15 @@ class RandomSampler(Sampler):
             if canonical_key(values) not in seen:
                 return values
             values = draw()
-        if space_size(ctx.space, limit=_ENUMERATE_LIMIT) > _ENUMERATE_LIMIT:
-            return values  # a huge space where 64 draws all hit tried points: take the draw
+        if (any(hp.n_values > _ENUMERATE_LIMIT for hp in ctx.space)
+                or space_size(ctx.space, limit=_ENUMERATE_LIMIT) > _ENUMERATE_LIMIT):
+            # A huge space (listing one long range alone takes gigabytes) whose tried points
+            # catch most draws, as a small branch beside a huge one does: draw on instead.
+            for _ in range(_HUGE_REDRAWS):
+                values = draw()
+                if canonical_key(values) not in seen:
+                    return values
+            return values  # even so, every draw hit a tried point: take the last one
         untried = [v for v in iter_grid(ctx.space, complete=True) if canonical_key(v) not in seen]
         if not untried:
             return None

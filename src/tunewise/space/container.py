@@ -86,8 +86,21 @@ class HyperParameters:
         if not isinstance(parent_values, (list, tuple)):
             parent_values = [parent_values]
         parent = self._space[parent_name]
+        possible = 0
         for v in parent_values:
-            parent.cast(v, what="parent value")
+            try:
+                parent.cast(v, what="parent value")
+                possible += 1
+            except SpaceError:
+                # a number outside a numeric parent's range can never match, which Keras
+                # Tuner code relies on: conditional_scope("blocks", list(range(i + 1, 6)))
+                if not isinstance(parent, t.Numeric) or not t._is_number(v):
+                    raise
+        if not possible:
+            raise SpaceError(
+                f"conditional_scope: {parent_name!r} can never take any of {list(parent_values)} "
+                f"({parent.describe()}), so the scope would never be active; pass values "
+                "inside its range.")
         self._scopes.append((parent_name, tuple(parent_values)))
         try:
             yield
@@ -162,6 +175,10 @@ class HyperParameters:
         """Add the definitions of ``other`` that are new here; return their names. A
         conflicting definition raises ``ValueError``."""
         hps = other.space if isinstance(other, HyperParameters) else list(other)
+        trial = HyperParameters()  # check every definition first: a conflict changes nothing
+        trial._space, trial._values = dict(self._space), dict(self._values)
+        for hp in hps:
+            trial._register(hp)
         added = [hp.name for hp in hps if hp.name not in self._space]
         for hp in hps:
             self._register(hp)

@@ -50,7 +50,8 @@ class UnitEncoder:
             sl = self.slices[hp.name]
             if self.is_categorical(hp):
                 x[sl] = 0.0
-                x[sl.start + hp.values.index(values[hp.name])] = 1.0
+                # cast: an unknown category is an error that names the hyperparameter
+                x[sl.start + hp.values.index(hp.cast(values[hp.name]))] = 1.0
             else:
                 x[sl.start] = hp.to_unit(values[hp.name])
         return x

@@ -7,12 +7,26 @@ interval (the basis of every sampler), and how to describe itself as JSON.
 from __future__ import annotations
 
 import math
+import numbers
+from decimal import Decimal
 from typing import Any, Sequence
 
 from ..errors import SpaceError
 
 _SAMPLINGS = ("linear", "log", "reverse_log")
 _GRID_POINTS = 10  # values listed for a continuous range (grid search, summaries)
+_TOLERANCE = 1e-9  # relative slack for float noise in steps and bounds
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (np.int64(3) -> 3); anything else as is."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 class HyperParameter:
@@ -138,7 +152,8 @@ class Numeric(HyperParameter):
             return hi
         if u <= 0.0:
             return lo
-        if self.sampling == "linear":
+        # a range too narrow for its logarithms to differ is linear for all purposes
+        if self.sampling == "linear" or math.log(hi) == math.log(lo):
             return lo + u * (hi - lo)
         if self.sampling == "log":
             return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
@@ -148,26 +163,44 @@ class Numeric(HyperParameter):
     def _unscale(self, v: float, lo: float, hi: float) -> float:
         if hi == lo:
             return 0.5
-        if self.sampling == "linear":
+        v = min(max(v, lo), hi)
+        if self.sampling == "linear" or math.log(hi) == math.log(lo):
             u = (v - lo) / (hi - lo)
         elif self.sampling == "log":
             u = (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
         else:
-            u = 1.0 - (math.log(hi + lo - v) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            # hi + lo - v >= lo in exact arithmetic; floats can round it to 0 for huge ranges
+            mirrored = max(hi + lo - v, lo)
+            u = 1.0 - (math.log(mirrored) - math.log(lo)) / (math.log(hi) - math.log(lo))
         return min(max(u, 0.0), 1.0)
 
     def _stepped_values(self) -> list[float]:
-        lo, hi, step = self.min_value, self.max_value, self.step
-        out: list[float] = []
+        """The values on the steps, ascending, with both ends exact where the steps reach them.
+
+        The arithmetic is exact on the numbers as written, so that 0.1 + 2 * 0.1 is 0.3 and
+        not 0.30000000000000004, and tiny log grids (1e-15 * 10 ** i) keep every value; a
+        last value within float noise of the far end is that end."""
+        lo, hi, step = (Decimal(repr(x)) for x in (self.min_value, self.max_value, self.step))
+        slack = 1 + Decimal(_TOLERANCE)
         if self.sampling == "linear":
-            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
-            out = [lo + i * step for i in range(n)]
-        else:
-            n = int(math.floor(math.log(hi / lo) / math.log(step) + 1e-9)) + 1
-            out = [lo * step ** i for i in range(n)]
-            if self.sampling == "reverse_log":
-                out = [hi + lo - v for v in out]
-        return sorted(out)
+            n = int((hi - lo) / step * slack) + 1
+            # integers scaled by a power of ten: exact, and int / int rounds correctly
+            scale = 10 ** max(0, -lo.as_tuple().exponent, -step.as_tuple().exponent)
+            first, inc = int(lo * scale), int(step * scale)
+            out = [(first + i * inc) / scale for i in range(n)]
+            if abs(Decimal(repr(out[-1])) - hi) <= step * Decimal(_TOLERANCE):
+                out[-1] = self.max_value
+            return out
+        exact: list[Decimal] = []
+        v = lo
+        while v <= hi * slack:
+            exact.append(v)
+            v *= step
+        if abs(exact[-1] - hi) <= hi * Decimal(_TOLERANCE):
+            exact[-1] = hi
+        if self.sampling == "reverse_log":
+            exact = [hi + lo - v for v in exact]
+        return sorted(float(v) for v in exact)
 
     def _config(self) -> dict[str, Any]:
         return {"min_value": self.min_value, "max_value": self.max_value, "step": self.step,
@@ -182,8 +215,10 @@ class Int(Numeric):
 
     def __init__(self, name: str, min_value: int, max_value: int, step: int | None = None,
                  sampling: str = "linear", default: int | None = None, conditions=()) -> None:
+        min_value, max_value, step = _plain(min_value), _plain(max_value), _plain(step)
         for arg, v in (("min_value", min_value), ("max_value", max_value), ("step", step)):
-            if v is not None and (isinstance(v, bool) or not float(v).is_integer()):
+            if (v is not None or arg != "step") and (
+                    not _is_number(v) or not math.isfinite(v) or not float(v).is_integer()):
                 raise SpaceError(f"Hyperparameter {name!r}: {arg} must be an integer, got {v!r}.")
         super().__init__(name, int(min_value), int(max_value),
                          None if step is None else int(step), sampling, default, conditions)
@@ -208,7 +243,7 @@ class Int(Numeric):
 
     @property
     def values(self) -> list[int]:
-        if self.step is None and self.sampling != "linear":
+        if self.step is None and self.sampling != "linear" and self.n_values > _GRID_POINTS:
             # an unstepped log range: a log-spaced sample, ends included
             return sorted({self.from_unit(i / (_GRID_POINTS - 1)) for i in range(_GRID_POINTS)})
         return list(self._all_values())
@@ -226,8 +261,9 @@ class Int(Numeric):
                 n = self.max_value - self.min_value + 1
                 return self.min_value + self._index_from_unit(u, n)
             # widen by one so that the maximum gets a full share of the scale
+            # exp(log(min)) may land a hair below min: clamp both ends
             v = self._scale(u, self.min_value, self.max_value + 1)
-            return min(int(math.floor(v)), self.max_value)
+            return min(max(int(math.floor(v)), self.min_value), self.max_value)
         values = self._all_values()
         return values[self._index_from_unit(u, len(values))]
 
@@ -241,7 +277,8 @@ class Int(Numeric):
         return (values.index(value) + 0.5) / len(values)
 
     def cast(self, value: Any, what: str = "value") -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        value = _plain(value)
+        if not _is_number(value) or not math.isfinite(value) or not float(value).is_integer():
             raise SpaceError(f"Hyperparameter {self.name!r}: {what} {value!r} is not an integer.")
         value = int(value)
         if not self.min_value <= value <= self.max_value or (
@@ -259,9 +296,9 @@ class Float(Numeric):
 
     def __init__(self, name: str, min_value: float, max_value: float, step: float | None = None,
                  sampling: str = "linear", default: float | None = None, conditions=()) -> None:
+        min_value, max_value, step = _plain(min_value), _plain(max_value), _plain(step)
         for arg, v in (("min_value", min_value), ("max_value", max_value), ("step", step)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                  or not math.isfinite(v)):
+            if (v is not None or arg != "step") and (not _is_number(v) or not math.isfinite(v)):
                 raise SpaceError(f"Hyperparameter {name!r}: {arg} must be a finite number, got {v!r}.")
         super().__init__(name, float(min_value), float(max_value),
                          None if step is None else float(step), sampling, default, conditions)
@@ -285,10 +322,8 @@ class Float(Numeric):
                 self._values_cache = sorted({self.from_unit(i / (_GRID_POINTS - 1))
                                              for i in range(_GRID_POINTS)})
             else:
-                # round away the float noise of repeated additions (0.1 + 0.2 ...)
-                digits = max(0, 12 - int(math.floor(math.log10(abs(self.step)))))
-                vals = [round(v, digits) for v in self._stepped_values()]
-                self._values_cache = [min(max(v, self.min_value), self.max_value) for v in vals]
+                self._values_cache = sorted({min(max(v, self.min_value), self.max_value)
+                                             for v in self._stepped_values()})
         return self._values_cache
 
     @property
@@ -314,7 +349,8 @@ class Float(Numeric):
         return self._unscale(value, self.min_value, self.max_value)
 
     def cast(self, value: Any, what: str = "value") -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        value = _plain(value)
+        if not _is_number(value) or not math.isfinite(value):
             raise SpaceError(f"Hyperparameter {self.name!r}: {what} {value!r} is not a finite number.")
         value = float(value)
         if not self.min_value <= value <= self.max_value:
@@ -323,7 +359,9 @@ class Float(Numeric):
                 f"[{self.min_value}, {self.max_value}].")
         if self.step is not None:
             nearest = min(self._grid(), key=lambda v: abs(v - value))
-            if abs(nearest - value) > 1e-9 * max(1.0, abs(value)):
+            # float noise only: relative to the value, or to the step for values near 0
+            scale = max(abs(value), abs(nearest), self.step if self.sampling == "linear" else 0.0)
+            if abs(nearest - value) > _TOLERANCE * scale:
                 raise SpaceError(
                     f"Hyperparameter {self.name!r}: {what} {value} is not on its steps "
                     f"({self.describe()}).")
@@ -339,9 +377,12 @@ class Choice(HyperParameter):
     def __init__(self, name: str, values: Sequence[Any], ordered: bool | None = None,
                  default: Any = None, conditions=()) -> None:
         super().__init__(name, default, conditions)
+        if type(values).__module__ == "numpy" and hasattr(values, "tolist"):
+            values = values.tolist()
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
             raise SpaceError(
                 f"Hyperparameter {name!r}: Choice needs a non-empty list of values, got {values!r}.")
+        values = [_plain(v) for v in values]
         types = {self._type_of(v) for v in values}
         if None in types:
             bad = [v for v in values if self._type_of(v) is None]
@@ -391,6 +432,7 @@ class Choice(HyperParameter):
         return (self._values.index(value) + 0.5) / len(self._values)
 
     def cast(self, value: Any, what: str = "value") -> Any:
+        value = _plain(value)
         if self._type == "float" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if self._type_of(value) != self._type or value not in self._values:
@@ -408,6 +450,7 @@ class Boolean(HyperParameter):
     kind = "Boolean"
 
     def __init__(self, name: str, default: bool = False, conditions=()) -> None:
+        default = _plain(default)
         super().__init__(name, default, conditions)
         if not isinstance(default, bool):
             raise SpaceError(f"Hyperparameter {name!r}: default must be True or False, got {default!r}.")
@@ -427,6 +470,7 @@ class Boolean(HyperParameter):
         return 0.75 if value else 0.25
 
     def cast(self, value: Any, what: str = "value") -> bool:
+        value = _plain(value)
         if not isinstance(value, bool):
             raise SpaceError(f"Hyperparameter {self.name!r}: {what} {value!r} is not True or False.")
         return value
@@ -441,6 +485,7 @@ class Fixed(HyperParameter):
     kind = "Fixed"
 
     def __init__(self, name: str, value: Any, conditions=()) -> None:
+        value = _plain(value)
         if Choice._type_of(value) is None:
             raise SpaceError(
                 f"Hyperparameter {name!r}: Fixed value must be int, float, str or bool, got {value!r}.")
@@ -458,6 +503,7 @@ class Fixed(HyperParameter):
         return 0.5
 
     def cast(self, value: Any, what: str = "value") -> Any:
+        value = _plain(value)
         if value != self.value or Choice._type_of(value) != Choice._type_of(self.value):
             raise SpaceError(f"Hyperparameter {self.name!r} is fixed at {self.value!r}; got {value!r}.")
         return self.value

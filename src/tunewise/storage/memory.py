@@ -45,14 +45,16 @@ class InMemoryStorage(BaseStorage):
             self._studies[name] = info
             self._trials[info.id] = []
             self._keys[info.id] = set()
-            return info
+            return self.get_study(name)
 
     def get_study(self, name):
         with self._lock:
             info = self._studies.get(name)
             if info is None:
                 return None
-            return dataclasses.replace(info, n_trials=len(self._trials[info.id]))
+            # copies, as SQL storage returns: the caller may change them
+            return dataclasses.replace(info, settings=_copy(info.settings), space=_copy(info.space),
+                                       n_trials=len(self._trials[info.id]))
 
     def list_studies(self):
         with self._lock:
@@ -131,6 +133,7 @@ class InMemoryStorage(BaseStorage):
             record = self._trials[study_id][number]
             intermediate = dict(record.intermediate)
             intermediate[step] = dict(metrics)
+            intermediate = dict(sorted(intermediate.items()))  # by step, as SQL storage reads them
             self._trials[study_id][number] = dataclasses.replace(record, intermediate=intermediate)
 
     def has_queued(self, study_id):

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 
 from ..space import canonical_key
 from ..trial import QUEUED_STATES, FrozenTrial, TrialState
@@ -42,6 +42,8 @@ _studies = sa.Table(
     sa.Column("space", sa.Text, nullable=False),
     sa.Column("n_trials", sa.Integer, nullable=False, default=0),
     sa.Column("seq", sa.BigInteger, nullable=False, default=0),
+    # Never reuse the id of a deleted study: other processes cache trials by study id.
+    sqlite_autoincrement=True,
 )
 _trials = sa.Table(
     "trials", _meta,
@@ -125,6 +127,8 @@ class _Statements:
             state=TrialState.RUNNING.value, worker=b("b_worker"), started=b("b_now"),
             finished=None, error=None, traceback=None, seq=b("b_seq"))
         self.one_trial = sa.select(_trials).where(*this)
+        self.trial_steps = sa.select(st.step, st.metrics).where(st.study_id == b("b_id"),
+                                                                st.number == b("b_number"))
         self.changed = (sa.select(_trials).where(t.study_id == b("b_id"), t.seq > b("b_seq"))
                         .order_by(t.seq))
         self.delete_step = sa.delete(_steps).where(st.study_id == b("b_id"), st.number == b("b_number"),
@@ -213,6 +217,10 @@ class SQLStorage(BaseStorage):
     def _init_schema(self) -> None:
         try:
             with self._writer.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Workers that open a new database at once would each create the tables
+                    # ("relation already exists"): one at a time, until this commits.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7263390127)"))
                 _meta.create_all(conn)
                 row = conn.execute(sa.select(_info.c.value).where(_info.c.key == "schema_version")).first()
                 if row is None:
@@ -220,10 +228,12 @@ class SQLStorage(BaseStorage):
                     version = SCHEMA_VERSION
                 else:
                     version = int(row[0])
-        except OperationalError as exc:
-            raise ValueError(f"Cannot open storage {self.url!r}: {exc.orig}") from None
         except IntegrityError:  # another process created the schema at the same moment
             return self._init_schema()
+        except DatabaseError as exc:  # unreachable server, or a file that is not a database
+            raise ValueError(
+                f"Cannot open storage {self.url!r}: {exc.orig}; check the URL (a new or tunewise "
+                "SQLite file, or a reachable database).") from None
         if version > SCHEMA_VERSION:
             raise ValueError(
                 f"Storage {self.url!r} has schema version {version}, written by a newer tunewise; "
@@ -296,7 +306,10 @@ class SQLStorage(BaseStorage):
                     row = conn.execute(_Q.count, {"b_id": study_id}).first()
                 else:
                     row = conn.execute(_Q.count_below, {"b_id": study_id, "b_max": max_trials}).first()
-                if row is None:
+                if row is None:  # the budget is spent, or the study is gone
+                    if conn.execute(_Q.space, {"b_id": study_id}).first() is None:
+                        raise KeyError(f"Study {study_id} no longer exists (was it deleted or "
+                                       "overwritten?).")
                     return None
                 number, seq = row[0] - 1, row[1]
                 conn.execute(_Q.insert_trial, {
@@ -319,7 +332,11 @@ class SQLStorage(BaseStorage):
             conn.execute(_Q.claim, {"b_id": study_id, "b_number": number, "b_worker": worker,
                                     "b_now": now, "b_seq": seq})
             row = conn.execute(_Q.one_trial, {"b_id": study_id, "b_number": number}).first()
-        return self._record(row, {})
+            steps = {}
+            if row.n_steps:  # what an interrupted run reported: the new run resumes after it
+                steps = {s.step: json.loads(s.metrics) for s in
+                         conn.execute(_Q.trial_steps, {"b_id": study_id, "b_number": number})}
+        return self._record(row, steps)
 
     def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
         space = fields.pop("space", None)
@@ -433,7 +450,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
+    # Writers take the write lock up front, so that two writers queue (busy_timeout) instead
+    # of deadlocking on a lock upgrade. Readers run each SELECT in autocommit: one statement
+    # reads one consistent snapshot, and no transaction is needed around it.
     if conn.get_execution_options().get("tunewise_write"):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")

@@ -62,7 +62,7 @@ class TestObjective:
         assert Objective("loss", "min").better(0.1, 0.2)
         assert not Objective("loss", "min").better(0.2, 0.1)
 
-    @pytest.mark.parametrize("direction", ["maximize", "minimise", "MAX", "", None, 1])
+    @pytest.mark.parametrize("direction", ["up", "best", "", None, 1])
     def test_bad_direction(self, direction):
         with pytest.raises(ValueError, match="'score'.*use 'min' or 'max'"):
             Objective("score", direction)
@@ -113,3 +113,9 @@ class TestMakeObjectives:
     def test_bad_direction_in_a_dict(self):
         with pytest.raises(ValueError, match="'m'.*use 'min' or 'max'"):
             make_objectives([{"name": "m", "direction": "up"}])
+
+
+def test_optuna_style_direction_words_are_accepted():
+    assert Objective("loss", "minimize").direction == "min"
+    assert Objective("acc", "MAXIMISE").direction == "max"
+    assert Objective("acc", "MAX").direction == "max"

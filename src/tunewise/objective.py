@@ -27,6 +27,10 @@ class Objective:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"Objective name must be a non-empty string, got {self.name!r}.")
+        aliases = {"minimize": "min", "minimise": "min", "maximize": "max", "maximise": "max",
+                   "min": "min", "max": "max"}
+        if isinstance(self.direction, str) and self.direction.lower() in aliases:
+            object.__setattr__(self, "direction", aliases[self.direction.lower()])
         if self.direction not in ("min", "max"):
             raise ValueError(
                 f"Objective {self.name!r} has direction {self.direction!r}; "

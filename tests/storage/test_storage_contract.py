@@ -1,4 +1,5 @@
-"""The storage contract: every storage (in memory, SQLite, PostgreSQL) passes the same cases.
+"""The storage contract: every storage (in memory, SQLite file and in-memory SQLite, PostgreSQL)
+passes the same cases.
 
 PostgreSQL runs when ``TUNEWISE_TEST_POSTGRES_URL`` names a database the tests may write to,
 for example ``postgresql://postgres@localhost/tunewise_test``; each test uses its own study

@@ -13,7 +13,7 @@ def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
     >>> get_storage(None).url
     'memory'
     """
-    if storage is None:
+    if storage is None or storage == "memory":
         return InMemoryStorage()
     if isinstance(storage, BaseStorage):
         return storage

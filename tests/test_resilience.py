@@ -117,3 +117,34 @@ def test_a_function_that_fails_on_30_percent_of_the_space_completes_the_search(t
         assert "Traceback" in t.traceback
     assert all(t.hyperparameters["dropout"] <= 0.35 for t in completed)
     assert study.best_trial.state == TrialState.COMPLETED
+
+
+TRAIN_FILE = '''
+import os, time
+
+def train(trial):
+    units = trial.hp.Int("units", 16, 64, step=16)
+    act = trial.hp.Choice("activation", ["relu", "tanh"])
+    marker = os.path.join(os.path.dirname(__file__), "started-%d" % trial.number)
+    first_time = not os.path.exists(marker)
+    open(marker, "a").close()
+    if trial.number == 3 and first_time:
+        time.sleep(60)  # killed here
+    return {"val_accuracy": units / 64 - (act == "tanh") * 0.1}
+'''
+
+
+def test_the_command_line_resumes_after_sigkill(tmp_path):
+    (tmp_path / "train.py").write_text(TRAIN_FILE)
+    cmd = [sys.executable, "-m", "tunewise", "run", "train.py:train", "--objective", "val_accuracy",
+           "--sampler", "grid", "--max-trials", "6", "--quiet"]
+    child = subprocess.Popen(cmd, cwd=tmp_path)
+    wait_for(lambda: (tmp_path / "started-3").exists())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    trials = tunewise.load_study("train.train", f"sqlite:///{tmp_path / 'tunewise.db'}").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 6
+    points = {json.dumps(t.hyperparameters, sort_keys=True) for t in trials}
+    assert len(points) == 6

@@ -501,3 +501,18 @@ def test_study_hyperparameters_is_the_space_found_so_far():
     assert study.hyperparameters.space == []
     study.optimize(quadratic, max_trials=2, show_progress=False)
     assert [hp.name for hp in study.hyperparameters.space] == ["x", "units", "activation"]
+
+
+def test_the_claimed_point_id_has_a_fixed_length_whatever_the_space(db):
+    from tunewise.space import point_id
+
+    def wide(trial):
+        for i in range(200):
+            trial.hp.Choice(f"option_{i:03d}", ["a" * 40 + str(k) for k in range(3)])
+        return 1.0
+
+    study = Study("wide", objective="loss", storage=db, seed=0)
+    study.optimize(wide, max_trials=3, show_progress=False)
+    for t in study.trials[1:]:  # trial 0 claimed the empty point, before the space was known
+        assert t.key == point_id(t.hyperparameters) and len(t.key) == 32
+    assert len({t.key for t in study.trials}) == 3

@@ -20,7 +20,7 @@ from .errors import FailedTrialError, SpaceError, SpaceExhaustedError, TrialPrun
 from .objective import Objective, make_objectives
 from .progress import Progress
 from .samplers import Sampler, SamplingContext, make_sampler
-from .space import HyperParameters, canonical_key
+from .space import HyperParameters, point_id
 from .space import types as _types
 from .storage import BaseStorage, DuplicatePointError, StudyExistsError, get_storage
 from .trial import FrozenTrial, Trial, TrialState, check_metrics, derive_seed, to_number
@@ -254,7 +254,7 @@ class Study:
             values = self._space.with_values(_checked_values(self._space, proposal)).values
             try:  # the claim on the point makes a second worker proposing it look again
                 record = storage.create_trial(
-                    self._id, values, key=canonical_key(values),
+                    self._id, values, key=point_id(values),
                     seed=None, worker=self._worker, max_trials=max_trials, now=now)
             except DuplicatePointError:  # another worker took that point: look again
                 trials = storage.get_trials(self._id)
@@ -517,7 +517,7 @@ class Study:
                            "was not recorded.", number)
             return self._storage.get_trial(self._id, number)
         # what was just written, without reading it back
-        return dataclasses.replace(base, params_key=canonical_key(done["hyperparameters"]),
+        return dataclasses.replace(base, params_key=point_id(done["hyperparameters"]),
                                    **done, **fields)
 
     def _report(self, trial: Trial, step: int, metrics: dict[str, Any]) -> None:

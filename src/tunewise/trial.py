@@ -62,8 +62,8 @@ class FrozenTrial:
     seed: int | None = None
     worker: str | None = None
     attempts: int = 0
-    key: str | None = None  # the point claimed at creation, for discrete spaces
-    params_key: str = ""  # canonical JSON of ``hyperparameters``
+    key: str | None = None  # the id of the point claimed at creation (``point_id``)
+    params_key: str = ""  # ``point_id`` of ``hyperparameters``
 
     @property
     def duration(self) -> float | None:

@@ -14,7 +14,7 @@ import pytest
 
 from tunewise import HyperParameters, Study, TrialState
 from tunewise.samplers import GridSampler, SamplingContext
-from tunewise.space import canonical_key
+from tunewise.space import point_id
 from tunewise.trial import FrozenTrial
 
 
@@ -140,9 +140,9 @@ def test_propose_skips_tried_and_claimed_points_and_returns_none_at_the_end():
         return SamplingContext(space=hp.space, trials=trials, objectives=[], rng=None)
 
     def tried(n, values, claimed_only=False):
-        key = canonical_key(values)
+        key = point_id(values)
         return FrozenTrial(number=n, state=TrialState.RUNNING, hyperparameters=values, key=key,
-                           params_key=canonical_key({**values, "extra": 1}) if claimed_only else key)
+                           params_key=point_id({**values, "extra": 1}) if claimed_only else key)
 
     as_dicts = [dict(zip("abc", p)) for p in KERAS_TUNER_ORDER]
     assert sampler.propose(ctx([])) == as_dicts[0]

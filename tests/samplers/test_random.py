@@ -11,7 +11,7 @@ import pytest
 
 from tunewise import HyperParameters, Study
 from tunewise.samplers import RandomSampler, SamplingContext
-from tunewise.space import canonical_key
+from tunewise.space import point_id
 from tunewise.trial import FrozenTrial, TrialState
 
 # chi-square critical values at p = 0.001, by degrees of freedom: a fair sampler fails one
@@ -42,7 +42,7 @@ def with_continuous(build) -> HyperParameters:
 
 
 def record(number: int, values: dict) -> FrozenTrial:
-    key = canonical_key(values)
+    key = point_id(values)
     return FrozenTrial(number=number, state=TrialState.COMPLETED, hyperparameters=values,
                        key=key, params_key=key)
 
@@ -171,8 +171,8 @@ def test_a_claimed_point_counts_as_tried_even_if_its_values_were_recorded_differ
     hp = HyperParameters()
     hp.Boolean("b")
     claimed = FrozenTrial(number=0, state=TrialState.RUNNING, hyperparameters={"b": False, "x": 1},
-                          key=canonical_key({"b": False}),
-                          params_key=canonical_key({"b": False, "x": 1}))
+                          key=point_id({"b": False}),
+                          params_key=point_id({"b": False, "x": 1}))
     assert all(d == {"b": True} for d in draws(hp, 10, trials=[claimed]))
 
 

@@ -26,7 +26,8 @@ class SamplingContext:
 
     @property
     def seen(self) -> set[str]:
-        """Canonical keys of every point already tried or claimed."""
+        """Ids (``point_id``) of every point already tried or claimed. A define-by-run trial
+        records more values than it claimed, so both count."""
         if self._seen is None:
             seen = {t.params_key for t in self.trials}
             seen.update(t.key for t in self.trials if t.key is not None)

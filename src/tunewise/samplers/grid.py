@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..space import canonical_key, iter_grid
+from ..space import iter_grid, point_id
 from .base import Sampler, SamplingContext
 
 
@@ -29,7 +29,7 @@ class GridSampler(Sampler):
         if signature != self._signature:
             self._signature, self._walk, self._current = signature, iter_grid(ctx.space), None
         seen = ctx.seen
-        while self._current is None or canonical_key(self._current) in seen:
+        while self._current is None or point_id(self._current) in seen:
             assert self._walk is not None
             self._current = next(self._walk, None)
             if self._current is None:

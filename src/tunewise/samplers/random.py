@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..space import canonical_key, iter_grid, space_size
+from ..space import iter_grid, point_id, space_size
 from .base import Sampler, SamplingContext, draw_active
 
 _REDRAWS = 64  # draws before listing the untried points of a finite space
@@ -32,7 +32,7 @@ class RandomSampler(Sampler):
             return values
         seen = ctx.seen
         for _ in range(_REDRAWS):
-            if canonical_key(values) not in seen:
+            if point_id(values) not in seen:
                 return values
             values = draw()
         if (any(hp.n_values > _ENUMERATE_LIMIT for hp in ctx.space)
@@ -41,10 +41,10 @@ class RandomSampler(Sampler):
             # catch most draws, as a small branch beside a huge one does: draw on instead.
             for _ in range(_HUGE_REDRAWS):
                 values = draw()
-                if canonical_key(values) not in seen:
+                if point_id(values) not in seen:
                     return values
             return values  # even so, every draw hit a tried point: take the last one
-        untried = [v for v in iter_grid(ctx.space, complete=True) if canonical_key(v) not in seen]
+        untried = [v for v in iter_grid(ctx.space, complete=True) if point_id(v) not in seen]
         if not untried:
             return None
         return untried[int(rng.integers(len(untried)))]

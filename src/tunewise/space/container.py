@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from typing import Any, Iterator, Sequence
 
@@ -13,6 +14,12 @@ from . import types as t
 def canonical_key(values: dict[str, Any]) -> str:
     """A canonical JSON text for a dict of values: equal points give equal keys."""
     return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+def point_id(values: dict[str, Any]) -> str:
+    """A short fixed-length id of a point (a hash of its canonical key), for a database index
+    that must not depend on how many hyperparameters there are or how long their values are."""
+    return hashlib.blake2b(canonical_key(values).encode(), digest_size=16).hexdigest()
 
 
 class HyperParameters:

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any, Iterable
 
-from ..space import canonical_key
+from ..space import point_id
 from ..trial import QUEUED_STATES, FrozenTrial, TrialState
 from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
 
@@ -90,7 +90,7 @@ class InMemoryStorage(BaseStorage):
                 self._keys[study_id].add(key)
             params = dict(params)
             record = FrozenTrial(number=len(trials), state=TrialState(state), hyperparameters=params,
-                                 seed=seed, worker=worker, key=key, params_key=canonical_key(params),
+                                 seed=seed, worker=worker, key=key, params_key=point_id(params),
                                  started=now if state == TrialState.RUNNING else None)
             trials.append(record)
             self._track(study_id, record)
@@ -120,7 +120,7 @@ class InMemoryStorage(BaseStorage):
             if "state" in fields:
                 fields["state"] = TrialState(fields["state"])
             if "hyperparameters" in fields:
-                fields["params_key"] = canonical_key(fields["hyperparameters"])
+                fields["params_key"] = point_id(fields["hyperparameters"])
             for name in ("score", "score_std"):  # as SQL storage reads them back
                 if isinstance(fields.get(name), list):
                     fields[name] = tuple(fields[name])

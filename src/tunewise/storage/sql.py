@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 
-from ..space import canonical_key
+from ..space import point_id
 from ..trial import QUEUED_STATES, FrozenTrial, TrialState
 from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
 
@@ -319,7 +319,7 @@ class SQLStorage(BaseStorage):
         except IntegrityError:
             raise DuplicatePointError(key) from None
         return FrozenTrial(number=number, state=state, hyperparameters=params, seed=seed,
-                           worker=worker, key=key, params_key=canonical_key(params),
+                           worker=worker, key=key, params_key=point_id(params),
                            started=started)
 
     def claim_trial(self, study_id, worker, now):
@@ -423,7 +423,7 @@ class SQLStorage(BaseStorage):
             intermediate=dict(sorted(steps.items())),
             started=row.started, finished=row.finished, error=row.error,
             traceback=row.traceback, seed=row.seed, worker=row.worker, attempts=row.attempts,
-            key=row.claim_key, params_key=canonical_key(params))
+            key=row.claim_key, params_key=point_id(params))
 
     def close(self) -> None:
         self._engine.dispose()

@@ -129,7 +129,7 @@ class Trial:
             raise ValueError(f"trial.report: step must be a non-negative integer, got {step!r}.")
         if not isinstance(metrics, dict):
             metrics = {self._study.objectives[0].name: metrics}
-        clean = check_metrics(metrics, allow_nan=True)
+        clean = check_metrics(metrics)
         self._study._report(self, int(step), clean)
 
     def __repr__(self) -> str:
@@ -168,9 +168,9 @@ def to_number(name: str, value: Any) -> float:
         "Return numbers only, for example float(x).")
 
 
-def check_metrics(metrics: dict[str, Any], allow_nan: bool = True) -> dict[str, float | None]:
+def check_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
     """Validate a dict of metrics: string keys, numeric values. NaN and infinity become
-    None (JSON has no NaN) unless ``allow_nan`` is False, which raises."""
+    None (JSON has no NaN)."""
     if not isinstance(metrics, dict):
         raise ValueError(f"Metrics must be a dict of name to number, got {type(metrics).__name__}.")
     out: dict[str, float | None] = {}
@@ -178,10 +178,5 @@ def check_metrics(metrics: dict[str, Any], allow_nan: bool = True) -> dict[str, 
         if not isinstance(name, str):
             raise ValueError(f"Metric names must be strings, got {name!r}.")
         v = to_number(name, value)
-        if not math.isfinite(v):
-            if not allow_nan:
-                raise ValueError(f"Metric {name!r} is {v}.")
-            out[name] = None
-        else:
-            out[name] = v
+        out[name] = v if math.isfinite(v) else None
     return out

@@ -280,10 +280,18 @@ class SQLStorage(BaseStorage):
 
     def merge_space(self, study_id, space):
         with self._writer.begin() as conn:
-            stored = conn.execute(_Q.space, {"b_id": study_id}).scalar()
-            if stored is None:
-                raise KeyError(f"Study {study_id} no longer exists.")
-            merged = _merge_configs(json.loads(stored), space)
+            return self._merge_space(conn, study_id, space)
+
+    @staticmethod
+    def _merge_space(conn: sa.Connection, study_id: int, space: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+        """Merge inside the caller's write transaction."""
+        stored = conn.execute(_Q.space, {"b_id": study_id}).scalar()
+        if stored is None:
+            raise KeyError(f"Study {study_id} no longer exists.")
+        old = json.loads(stored)
+        merged = _merge_configs(old, space)
+        if len(merged) > len(old):
             conn.execute(_Q.set_space, {"b_id": study_id, "b_space": _dumps(merged)})
         return merged
 
@@ -363,10 +371,7 @@ class SQLStorage(BaseStorage):
                 if conn.execute(stmt, params).rowcount != 1:
                     raise _NotInState
                 if space:
-                    stored = json.loads(conn.execute(_Q.space, {"b_id": study_id}).scalar())
-                    merged = _merge_configs(stored, space)
-                    if len(merged) > len(stored):
-                        conn.execute(_Q.set_space, {"b_id": study_id, "b_space": _dumps(merged)})
+                    self._merge_space(conn, study_id, space)
         except _NotInState:
             return False
         return True

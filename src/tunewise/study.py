@@ -243,7 +243,8 @@ class Study:
             return None
         for attempt in range(_CLAIM_TRIES):
             ctx = SamplingContext(space=self._space.space, trials=trials, objectives=self.objectives,
-                                  rng=np.random.default_rng([self.seed, len(trials), attempt]))
+                                  rng=np.random.default_rng([self.seed, len(trials), attempt]),
+                                  seed=self.seed)
             proposal = self.sampler.propose(ctx)
             if proposal is None:
                 if self._reload_space():  # other workers found more of the space

@@ -6,14 +6,32 @@ from .base import Sampler, SamplingContext
 from .grid import GridSampler
 from .random import RandomSampler
 
-_NAMES = {"auto": RandomSampler, "random": RandomSampler, "grid": GridSampler}
+
+def _bayesian() -> Sampler:
+    from .bayesian import BayesianSampler
+    return BayesianSampler()
+
+
+def _auto() -> Sampler:
+    from .auto import AutoSampler
+    return AutoSampler()
+
+
+def _tpe() -> Sampler:
+    from .tpe import TPESampler
+    return TPESampler()
+
+
+_NAMES = {"auto": _auto, "random": RandomSampler, "grid": GridSampler,
+          "bayesian": _bayesian, "tpe": _tpe}
 
 
 def make_sampler(spec: "str | Sampler") -> Sampler:
     """A sampler from its name or an instance.
 
-    ``"auto"`` currently chooses random search; model-based samplers will be chosen by the
-    space and the budget once they exist.
+    ``"auto"`` (the default) uses Gaussian-process Bayesian optimisation for small budgets
+    and spaces, and TPE for long searches and large or highly conditional spaces: see
+    ``AutoSampler`` for the rule.
     """
     if isinstance(spec, Sampler):
         return spec
@@ -24,4 +42,15 @@ def make_sampler(spec: "str | Sampler") -> Sampler:
         "tunewise.samplers.Sampler instance.")
 
 
-__all__ = ["Sampler", "SamplingContext", "RandomSampler", "GridSampler", "make_sampler"]
+_LAZY = {"BayesianSampler": "bayesian", "TPESampler": "tpe", "AutoSampler": "auto"}
+
+
+def __getattr__(name: str):  # the model-based samplers load their modules on first use
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["AutoSampler", "BayesianSampler", "GridSampler", "RandomSampler", "Sampler",
+           "SamplingContext", "TPESampler", "make_sampler"]

@@ -22,6 +22,7 @@ class SamplingContext:
     trials: Sequence[FrozenTrial]
     objectives: list[Objective]
     rng: np.random.Generator
+    seed: int = 0  # the study's seed: the same for every proposal, unlike ``rng``
     _seen: set[str] | None = field(default=None, repr=False)
 
     @property

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the metric to optimise, such as val_accuracy or val_loss")
     run.add_argument("--direction", choices=["min", "max"],
                      help="minimise or maximise the objective (inferred from its name if omitted)")
-    run.add_argument("--sampler", metavar="NAME", help="search strategy: auto, random or grid")
+    run.add_argument("--sampler", metavar="NAME", help="search strategy: auto (the default), bayesian, tpe, random or grid")
     run.add_argument("--max-trials", type=_int, metavar="N",
                      help="the number of trials of the study, earlier runs included")
     run.add_argument("--executions-per-trial", type=_int, metavar="N",

@@ -29,9 +29,10 @@ class BayesianSampler(Sampler):
       integers and stepped ranges as their positions, and each unordered ``Choice`` as one
       column per value (one-hot), so that no order is invented between categories. A
       hyperparameter that is inactive in a trial takes a constant (0.5, or no category).
-    - **The model.** The objective (turned into a loss) is standardised and passed through a
-      Yeo-Johnson power transform fitted to the data, which tames the skew and the outliers
-      of real validation metrics (a diverged run far below the rest). A Matérn-5/2 kernel has
+    - **The model.** The objective is turned into a loss; losses beyond the upper fence of
+      their distribution (diverged runs, far worse than the rest) are pulled in
+      logarithmically, so that an outlier does not set the scale, and the result is
+      standardised. A Matérn-5/2 kernel has
       one length scale per column, fitted by maximum a posteriori under log-normal priors that
       widen with the dimension (so the fit stays sane with few points), from two starting
       points. Beyond ``fit_points`` trials the kernel's hyperparameters are fitted on a subset
@@ -211,7 +212,7 @@ class _Layout:
         self.index = {hp.name: j for j, hp in enumerate(self.hps)}
         self.numeric_columns: list[tuple[int, int]] = []
         self.categorical: list[tuple[int, slice, int]] = []
-        self.grids: dict[int, np.ndarray] = {}
+        self.discrete: list[int] = []
         self.numeric_mask = np.zeros(self.width, dtype=bool)
         for j, hp in enumerate(self.hps):
             if isinstance(hp, Fixed):
@@ -222,8 +223,8 @@ class _Layout:
                 continue
             self.numeric_columns.append((j, sl.start))
             self.numeric_mask[j] = True
-            if hp.is_discrete and hp.n_values <= 100_000:
-                self.grids[j] = np.unique([hp.to_unit(v) for v in hp.all_values()])
+            if hp.is_discrete:
+                self.discrete.append(j)
         self.tunable = len(self.numeric_columns) + len(self.categorical)
 
     def active(self, U: np.ndarray) -> np.ndarray:
@@ -252,11 +253,9 @@ class _Layout:
         X = np.zeros((len(U), self.encoder.dims))
         for j, col in self.numeric_columns:
             u = U[:, j]
-            grid = self.grids.get(j)
-            if grid is not None:
-                pos = np.clip(np.searchsorted(grid, u), 1, len(grid) - 1)
-                left, right = grid[pos - 1], grid[pos]
-                u = np.where(u - left <= right - u, left, right) if len(grid) > 1 else grid[0] + 0 * u
+            if j in self.discrete:  # the position of the value the coordinate maps to
+                hp = self.hps[j]
+                u = np.array([hp.to_unit(hp.from_unit(float(x))) for x in u])
             X[:, col] = np.where(act[:, j], u, 0.5)
         rows = np.arange(len(U))
         for j, sl, k in self.categorical:
@@ -385,29 +384,22 @@ def _losses(trials: list[FrozenTrial], objectives: Sequence[Any], rng: np.random
 
 
 def _warp(y: np.ndarray) -> np.ndarray:
-    """Standardise, apply the Yeo-Johnson power transform whose exponent maximises the
-    normal likelihood (searched on a grid, which is fast and cannot fail), and standardise
-    again."""
+    """Losses as the model sees them: values beyond the upper fence (the third quartile plus
+    1.5 interquartile ranges: diverged runs, a model that predicts one class) are pulled in
+    logarithmically, then everything is standardised. The good end stays linear, so the model
+    still sees how much better the best trials are; an outlier no longer sets the scale.
+
+    (A power transform of the whole range, as HEBO uses, and a rank-based copula were tried:
+    both made the model over-confident near the best point and stall on Branin; see
+    benchmarks/RESULTS.md.)"""
     sd = y.std()
     if not np.isfinite(sd) or sd == 0:
         return np.zeros_like(y)
-    z = (y - y.mean()) / sd
-    if len(z) >= 4:
-        best, best_ll = z, -math.inf
-        pos = z >= 0
-        for lam in np.linspace(-2.0, 4.0, 25):
-            t = np.empty_like(z)
-            t[pos] = np.log1p(z[pos]) if abs(lam) < 1e-9 else ((z[pos] + 1) ** lam - 1) / lam
-            t[~pos] = (-np.log1p(-z[~pos]) if abs(lam - 2) < 1e-9
-                       else -((1 - z[~pos]) ** (2 - lam) - 1) / (2 - lam))
-            var = t.var()
-            if not np.all(np.isfinite(t)) or var <= 0:
-                continue
-            ll = -0.5 * len(z) * math.log(var) + (lam - 1) * (np.sign(z) * np.log1p(np.abs(z))).sum()
-            if ll > best_ll:
-                best, best_ll = t, ll
-        z = best
-    return (z - z.mean()) / z.std()
+    q1, q3 = np.percentile(y, [25, 75])
+    iqr = max(q3 - q1, 1e-9 * sd)
+    fence = q3 + 1.5 * iqr
+    y = np.where(y > fence, fence + iqr * np.log1p(np.maximum(y - fence, 0.0) / iqr), y)
+    return (y - y.mean()) / y.std()
 
 
 def _categorical_types() -> tuple[type, ...]:

@@ -35,3 +35,10 @@ def test_sklearn_example_runs_and_resumes(tmp_path):
     import tunewise
 
     assert len(tunewise.load_study("sklearn-mlp", f"sqlite:///{tmp_path / 'sklearn_mlp.db'}").trials) == 3
+
+
+def test_compare_samplers_example(tmp_path):
+    out = run([str(EXAMPLES / "compare_samplers.py"), "--trials", "6"], tmp_path)
+    lines = [line for line in out.splitlines() if "best val_accuracy" in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["random", "bayesian", "tpe", "auto"]
+    assert all(0.0 < float(line.split("val_accuracy ")[1].split()[0]) <= 1.0 for line in lines)

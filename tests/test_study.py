@@ -516,3 +516,17 @@ def test_the_claimed_point_id_has_a_fixed_length_whatever_the_space(db):
     for t in study.trials[1:]:  # trial 0 claimed the empty point, before the space was known
         assert t.key == point_id(t.hyperparameters) and len(t.key) == 32
     assert len({t.key for t in study.trials}) == 3
+
+
+def test_a_study_made_with_a_sampler_name_reopens_with_an_equal_instance_and_by_load(tmp_path):
+    from tunewise.samplers import BayesianSampler
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    tunewise.Study("s", objective="loss", storage=db, sampler="bayesian", seed=1)
+    tunewise.Study("s", objective="loss", storage=db, sampler=BayesianSampler(), seed=1)
+    tunewise.Study("t", objective="loss", storage=db, seed=1,
+                   sampler=BayesianSampler(num_initial_points=4))
+    loaded = tunewise.load_study("t", db)
+    assert loaded.sampler.config() == BayesianSampler(num_initial_points=4).config()
+    with pytest.raises(ValueError, match="sampler"):
+        tunewise.Study("t", objective="loss", storage=db, sampler="bayesian", seed=1)

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import FailedTrialError, SpaceError, SpaceExhaustedError, TrialPruned
 from .objective import Objective, make_objectives
 from .progress import Progress
-from .samplers import Sampler, SamplingContext, make_sampler
+from .samplers import Sampler, SamplingContext, make_sampler, sampler_from_config
 from .space import HyperParameters, point_id
 from .space import types as _types
 from .storage import BaseStorage, DuplicatePointError, StudyExistsError, get_storage
@@ -113,7 +113,7 @@ class Study:
         declared = hyperparameters.space if hyperparameters is not None else []
         wanted = {
             "objectives": [o.to_config() for o in self.objectives],
-            "sampler": {"name": sampler.lower()} if isinstance(sampler, str) else self.sampler.config(),
+            "sampler": self.sampler.config(),  # a name and an equal instance compare equal
             "scheduler": None,
             "seed": seed,
             "hyperparameters": [hp.get_config() for hp in declared] if hyperparameters else None,
@@ -650,7 +650,7 @@ def load_study(name: str, storage: "str | BaseStorage") -> Study:
         for config in settings["hyperparameters"]:
             hps.declare(_types.from_config(config))
     return Study(name, objective=[Objective(**o) for o in settings["objectives"]], storage=store,
-                 sampler=sampler["name"], seed=settings["seed"], hyperparameters=hps)
+                 sampler=sampler_from_config(sampler), seed=settings["seed"], hyperparameters=hps)
 
 
 def _checked_values(space: HyperParameters, proposal: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,18 @@ def make_sampler(spec: "str | Sampler") -> Sampler:
         "tunewise.samplers.Sampler instance.")
 
 
+def sampler_from_config(config: dict) -> Sampler:
+    """The sampler a stored ``config()`` describes (how ``load_study`` reopens a study)."""
+    name = config.get("name")
+    if not isinstance(name, str) or name.lower() not in _NAMES:
+        raise ValueError(
+            f"The study was made with the sampler {config!r}, which tunewise cannot rebuild by "
+            "name; open it with tunewise.Study(name, storage=..., sampler=<the same instance>).")
+    sampler = make_sampler(name)
+    settings = {k: v for k, v in config.items() if k != "name"}
+    return type(sampler)(**settings) if settings else sampler
+
+
 _LAZY = {"BayesianSampler": "bayesian", "TPESampler": "tpe", "AutoSampler": "auto"}
 
 
@@ -53,4 +65,4 @@ def __getattr__(name: str):  # the model-based samplers load their modules on fi
 
 
 __all__ = ["AutoSampler", "BayesianSampler", "GridSampler", "RandomSampler", "Sampler",
-           "SamplingContext", "TPESampler", "make_sampler"]
+           "SamplingContext", "TPESampler", "make_sampler", "sampler_from_config"]

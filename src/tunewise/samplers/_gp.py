@@ -43,25 +43,37 @@ class GaussianProcess:
     """A fitted GP: ``GaussianProcess.fit(X, y, rng)``, then ``predict`` and ``log_ei``."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, log_ls: np.ndarray, log_signal: float,
-                 log_noise: float) -> None:
+                 log_noise: float, exact: int = 0) -> None:
+        """``exact``: how many of the last rows are fantasies, known without noise."""
         self.X, self.y = X, y
         self.log_ls, self.log_signal, self.log_noise = log_ls, log_signal, log_noise
+        self.exact = exact
         self.inv_ls = np.exp(-log_ls)
         self.signal = math.exp(log_signal)
         self.noise = math.exp(log_noise) + _MIN_NOISE
         K, _ = _matern(X, X, self.inv_ls)
         K = self.signal * K
-        K[np.diag_indices_from(K)] += self.noise + _JITTER
+        noise = np.full(len(X), self.noise + _JITTER)
+        if exact:
+            noise[len(X) - exact:] = _MIN_NOISE
+        K[np.diag_indices_from(K)] += noise
         self.L = linalg.cholesky(K, lower=True)
         self.alpha = linalg.cho_solve((self.L, True), y)
 
     # -- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-            restarts: int = 1, maxiter: int = 60) -> "GaussianProcess":
+            groups: np.ndarray | None = None, restarts: int = 1, maxiter: int = 60
+            ) -> "GaussianProcess":
         """Maximum a posteriori hyperparameters, from the priors' modes and ``restarts``
-        random starting points drawn from the priors; the best optimum wins."""
-        n, d = X.shape
+        random starting points drawn from the priors; the best optimum wins.
+
+        ``groups[c]`` names the length scale of column ``c``: the one-hot columns of one
+        categorical hyperparameter share one, so what the data say about the categories
+        seen so far carries over to a category not yet tried."""
+        n, cols = X.shape
+        groups = np.arange(cols) if groups is None else np.asarray(groups)
+        d = int(groups.max()) + 1 if cols else 0
         ls_mu, ls_sigma = _lengthscale_prior(d)
         # start at the prior's median length scale, capped so that the model is not flat
         start = np.concatenate([np.full(d, min(ls_mu, math.log(2.0))), [0.0, -4.0]])
@@ -74,24 +86,26 @@ class GaussianProcess:
         best, best_val = starts[0], math.inf
         for s in starts:
             try:
-                res = optimize.minimize(_neg_log_posterior, s, args=(X, y, ls_mu, ls_sigma),
+                res = optimize.minimize(_neg_log_posterior, s,
+                                        args=(X, y, ls_mu, ls_sigma, groups),
                                         jac=True, method="L-BFGS-B", bounds=bounds,
                                         options={"maxiter": maxiter})
             except (np.linalg.LinAlgError, ValueError):
                 continue
             if np.isfinite(res.fun) and res.fun < best_val:
                 best, best_val = res.x, float(res.fun)
-        return cls(X, y, best[:d], float(best[d]), float(best[d + 1]))
+        return cls(X, y, best[:d][groups], float(best[d]), float(best[d + 1]))
 
     def condition_on(self, X_new: np.ndarray) -> "GaussianProcess":
         """The same model with fantasy observations at ``X_new`` equal to its own mean
-        there (the kriging believer): the variance shrinks around points being evaluated,
-        so the next proposal goes elsewhere."""
+        there (the kriging believer), taken as exact: the uncertainty around points being
+        evaluated vanishes, so the next proposal goes elsewhere."""
         if len(X_new) == 0:
             return self
         mean, _ = self.predict(X_new)
         return GaussianProcess(np.vstack([self.X, X_new]), np.concatenate([self.y, mean]),
-                               self.log_ls, self.log_signal, self.log_noise)
+                               self.log_ls, self.log_signal, self.log_noise,
+                               exact=self.exact + len(X_new))
 
     # -- prediction ------------------------------------------------------------------------
     def correlation(self, Xc: np.ndarray) -> np.ndarray:
@@ -164,10 +178,13 @@ def _log_h(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, ls_mu: float,
-                       ls_sigma: float) -> tuple[float, np.ndarray]:
-    n, d = X.shape
+                       ls_sigma: float, groups: np.ndarray | None = None
+                       ) -> tuple[float, np.ndarray]:
+    n, cols = X.shape
+    groups = np.arange(cols) if groups is None else groups
+    d = len(theta) - 2
     log_ls, log_s, log_noise = theta[:d], theta[d], theta[d + 1]
-    inv_ls = np.exp(-log_ls)
+    inv_ls = np.exp(-log_ls[groups])
     s, noise = math.exp(log_s), math.exp(log_noise) + _MIN_NOISE
     C, r = _matern(X, X, inv_ls)
     K = s * C
@@ -187,7 +204,8 @@ def _neg_log_posterior(theta: np.ndarray, X: np.ndarray, y: np.ndarray, ls_mu: f
     M = W * (s * (5.0 / 3.0) * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r))
     Xs = X * inv_ls
     rowsum = M.sum(1)
-    g_ls = (2.0 * (rowsum @ (Xs * Xs)) - 2.0 * ((M @ Xs) * Xs).sum(0))
+    g_cols = (2.0 * (rowsum @ (Xs * Xs)) - 2.0 * ((M @ Xs) * Xs).sum(0))
+    g_ls = np.bincount(groups, weights=g_cols, minlength=d)
     g_s = (W * (s * C)).sum()
     g_noise = np.trace(W) * math.exp(log_noise)
     grad = -0.5 * np.concatenate([g_ls, [g_s, g_noise]])

@@ -311,7 +311,9 @@ class _Model:
 
         self = cls()
         self.onehot = np.zeros(encoder.dims, dtype=bool)
-        for hp in encoder.space:
+        groups = np.zeros(encoder.dims, dtype=int)
+        for i, hp in enumerate(encoder.space):
+            groups[encoder.slices[hp.name]] = i  # a categorical's columns share a length scale
             if encoder.is_categorical(hp):
                 self.onehot[encoder.slices[hp.name]] = True
         self.cache = cache
@@ -331,13 +333,17 @@ class _Model:
             keep = ranked[:fit_points // 4]
             rest = ranked[fit_points // 4:]
             keep = np.concatenate([keep, rng.choice(rest, fit_points - len(keep), replace=False)])
-            fitted = GaussianProcess.fit(X[keep], y[keep], rng)
+            fitted = GaussianProcess.fit(X[keep], y[keep], rng, groups)
             gp = GaussianProcess(X, y, fitted.log_ls, fitted.log_signal, fitted.log_noise)
         else:
-            gp = GaussianProcess.fit(X, y, rng)
+            gp = GaussianProcess.fit(X, y, rng, groups)
         self.best = float(self.y_completed.min())
         if pending:
-            gp = gp.condition_on(self.encode_trials(encoder, pending))
+            # the kriging believer: running trials count as results equal to the model's
+            # prediction, which also becomes the value to beat if it is the lowest
+            X_pending = self.encode_trials(encoder, pending)
+            self.best = min(self.best, float(gp.predict(X_pending)[0].min()))
+            gp = gp.condition_on(X_pending)
         self.gp = gp
         return self
 
@@ -348,7 +354,13 @@ class _Model:
             key = t.params_key or point_id(t.hyperparameters)
             x = self.cache.get(key)
             if x is None:
-                x = encoder.encode(t.hyperparameters)
+                values = t.hyperparameters
+                # A hyperparameter without conditions that a trial lacks joined the space
+                # later (define-by-run): the trial ran with what the code did without it,
+                # which Keras Tuner's semantics call its default.
+                absent = {hp.name: hp.default for hp in encoder.space
+                          if not hp.conditions and hp.name not in values}
+                x = encoder.encode({**values, **absent} if absent else values)
                 missing = np.isnan(x)
                 if missing.any():  # inactive: no category, or the middle of a range
                     x[missing] = np.where(self.onehot[missing], 0.0, 0.5)

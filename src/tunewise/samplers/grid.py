@@ -24,6 +24,9 @@ class GridSampler(Sampler):
         self._walk: Iterator[dict[str, Any]] | None = None
         self._current: dict[str, Any] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:  # the walk is a cache, rebuilt from the space
+        return {**self.__dict__, "_signature": None, "_walk": None, "_current": None}
+
     def propose(self, ctx: SamplingContext) -> dict[str, Any] | None:
         signature = [hp.definition() for hp in ctx.space]
         if signature != self._signature:

@@ -135,15 +135,27 @@ def _tw_define(hp: Any, p: Param) -> Any:
         return call()
 
 
+def declare_space(hp: Any, params: list[Param]) -> Any:
+    """Declare every hyperparameter, each branch of a conditional one included, on a
+    tunewise or Keras Tuner ``HyperParameters`` (they share the API)."""
+    for p in params:
+        _tw_define(hp, p)
+    return hp
+
+
 class TunewiseDriver:
     def __init__(self, sampler: str, problem: Problem, budget: int, seed: int) -> None:
         import tunewise
 
         self.problem = problem
+        # The space is declared up front, as Keras Tuner's driver does and as a user with a
+        # fixed space would (Study(hyperparameters=...)); the loop below still reads every
+        # value through trial.hp. Without it a define-by-run first trial takes the defaults.
+        declared = declare_space(tunewise.HyperParameters(), problem.params)
         self.study = tunewise.Study(
             f"{problem.name}-seed{seed}",
             objective=tunewise.Objective(problem.metric, problem.direction),
-            sampler=sampler, seed=seed)
+            sampler=sampler, seed=seed, hyperparameters=declared)
         self.detail = {"sampler_class": type(self.study.sampler).__name__,
                        "sampler_config": self.study.sampler.config()}
 
@@ -229,21 +241,7 @@ class KerasTunerDriver:
 
         one_thread()
         self.problem = problem
-        hp = kt.HyperParameters()
-        for p in problem.params:  # KT needs the whole space up front, every branch declared
-            def declare(p: Param = p) -> None:
-                if p.kind == "float":
-                    hp.Float(p.name, float(p.low), float(p.high), sampling="log" if p.log else "linear")
-                elif p.kind == "int":
-                    hp.Int(p.name, int(p.low), int(p.high), sampling="log" if p.log else "linear")
-                else:
-                    hp.Choice(p.name, list(p.choices))
-
-            if p.parent is None:
-                declare()
-            else:
-                with hp.conditional_scope(p.parent, list(p.parent_values)):
-                    declare()
+        hp = declare_space(kt.HyperParameters(), problem.params)  # KT needs it up front
         self.oracle = kt.oracles.BayesianOptimizationOracle(
             objective=kt.Objective(problem.metric, problem.direction), max_trials=budget,
             seed=seed + 1, hyperparameters=hp)

@@ -530,3 +530,16 @@ def test_a_study_made_with_a_sampler_name_reopens_with_an_equal_instance_and_by_
     assert loaded.sampler.config() == BayesianSampler(num_initial_points=4).config()
     with pytest.raises(ValueError, match="sampler"):
         tunewise.Study("t", objective="loss", storage=db, sampler="bayesian", seed=1)
+
+
+def test_load_study_says_how_to_open_a_study_made_with_a_custom_sampler(tmp_path):
+    from tunewise.samplers import RandomSampler
+
+    class Mine(RandomSampler):
+        name = "mine"
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    tunewise.Study("s", objective="loss", storage=db, sampler=Mine(), seed=1)
+    with pytest.raises(ValueError, match="sampler=<the same instance>"):
+        tunewise.load_study("s", db)
+    assert tunewise.Study("s", objective="loss", storage=db, sampler=Mine(), seed=1).trials == []

@@ -30,8 +30,7 @@ def make_sampler(spec: "str | Sampler") -> Sampler:
     """A sampler from its name or an instance.
 
     ``"auto"`` (the default) uses Gaussian-process Bayesian optimisation for small budgets
-    and spaces, and TPE for long searches and large or highly conditional spaces: see
-    ``AutoSampler`` for the rule.
+    and spaces, and TPE for long searches and large spaces: see ``AutoSampler`` for the rule.
     """
     if isinstance(spec, Sampler):
         return spec

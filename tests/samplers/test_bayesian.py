@@ -114,17 +114,17 @@ def _mixed_space():
 
 def test_vectorised_candidates_encode_exactly_what_they_propose():
     space = _mixed_space()
-    encoder = UnitEncoder(space)
-    layout = _Layout(space, encoder)
+    layout = _Layout(space)
+    encoder = UnitEncoder(space)  # the space's own encoding, as the reference
+    onehot = np.zeros(encoder.dims, dtype=bool)
+    for hp in encoder.space:
+        if encoder.is_categorical(hp):
+            onehot[encoder.slices[hp.name]] = True
     U = np.random.default_rng(3).random((300, layout.width))
     X = layout.encode(U)
     for u, x in zip(U, X):
         values = layout.decode(u)
         expected = encoder.encode(values)
-        onehot = np.zeros(encoder.dims, dtype=bool)
-        for hp in encoder.space:
-            if encoder.is_categorical(hp):
-                onehot[encoder.slices[hp.name]] = True
         expected[np.isnan(expected)] = np.where(onehot, 0.0, 0.5)[np.isnan(expected)]
         assert np.allclose(x, expected), values
         assert ("slope" in values) == (values["act"] != "relu")

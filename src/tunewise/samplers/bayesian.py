@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..space import HyperParameter, UnitEncoder, point_id
-from ..space.types import Fixed
+from ..space.types import Boolean, Choice, Fixed
 from ..trial import FrozenTrial, TrialState
 from .base import Sampler, SamplingContext
 from .random import RandomSampler
@@ -97,18 +97,18 @@ class BayesianSampler(Sampler):
 
     # -- proposal ----------------------------------------------------------------------------
     def propose(self, ctx: SamplingContext) -> dict[str, Any] | None:
-        space = [hp for hp in ctx.space]
+        space = ctx.space
         completed = [t for t in ctx.trials if t.state == TrialState.COMPLETED and _finite(t.score)]
         if not space or len(completed) < self.initial_points(space):
             return self._initial(ctx)
-        encoder = UnitEncoder(space)
-        if encoder.dims == 0:
+        layout = _Layout(space)
+        if layout.encoder.dims == 0:
             return self._random.propose(ctx)
         signature = tuple(hp.definition() for hp in space)
         if signature != self._cache_signature:  # encodings depend on the space only
             self._cache_signature, self._cache = signature, {}
-        model = _Model.build(ctx, encoder, completed, self.fit_points, self._cache)
-        return self._maximise(ctx, encoder, model, completed)
+        model = _Model(ctx, layout, completed, self.fit_points, self._cache)
+        return self._maximise(ctx, layout, model, completed)
 
     def _initial(self, ctx: SamplingContext) -> dict[str, Any] | None:
         """The next point of a scrambled Sobol sequence over the space; random draws once the
@@ -119,14 +119,13 @@ class BayesianSampler(Sampler):
             from scipy.stats import qmc
             sobol = qmc.Sobol(len(space), scramble=True, seed=ctx.seed)
             u = sobol.random_base2(max(1, math.ceil(math.log2(index + 1))))[index]
-            values = _Layout(space, UnitEncoder(space)).decode(u)
+            values = _Layout(space).decode(u)
             if point_id(values) not in ctx.seen:
                 return values
         return self._random.propose(ctx)
 
-    def _maximise(self, ctx: SamplingContext, encoder: UnitEncoder, model: "_Model",
+    def _maximise(self, ctx: SamplingContext, layout: "_Layout", model: "_Model",
                   completed: list[FrozenTrial]) -> dict[str, Any] | None:
-        layout = _Layout(ctx.space, encoder)
         U = self._pool(ctx, layout, model, completed)
         X = layout.encode(U)
         scores = model.acquisition(X)
@@ -199,15 +198,22 @@ class BayesianSampler(Sampler):
 
 
 class _Layout:
-    """Candidates as arrays: one unit coordinate per hyperparameter (``U``), turned into the
-    model's encoding (``X``) with activity from the conditions, all vectorised. A coordinate
-    maps to a value through the hyperparameter's own ``from_unit``; a discrete numeric one is
-    encoded at the position of the value it maps to, so what the model scores is what will
-    be proposed."""
+    """The model's encoding (``X``) of a space. Candidates are arrays with one unit
+    coordinate per hyperparameter (``U``), turned into ``X`` with activity from the
+    conditions, all vectorised. A coordinate maps to a value through the hyperparameter's own
+    ``from_unit``; a discrete numeric one is encoded at the position of the value it maps to,
+    so what the model scores is what will be proposed. Trials' values are encoded the same
+    way: an inactive hyperparameter takes no category, or the middle of its range."""
 
-    def __init__(self, space: Sequence[HyperParameter], encoder: UnitEncoder) -> None:
+    def __init__(self, space: Sequence[HyperParameter]) -> None:
         self.hps = list(space)
-        self.encoder = encoder
+        self.encoder = encoder = UnitEncoder(space)
+        self.onehot = np.zeros(encoder.dims, dtype=bool)
+        self.groups = np.zeros(encoder.dims, dtype=int)  # a categorical's columns share one
+        for i, hp in enumerate(encoder.space):
+            self.groups[encoder.slices[hp.name]] = i
+            if encoder.is_categorical(hp):
+                self.onehot[encoder.slices[hp.name]] = True
         self.width = len(self.hps)
         self.index = {hp.name: j for j, hp in enumerate(self.hps)}
         self.numeric_columns: list[tuple[int, int]] = []
@@ -242,7 +248,7 @@ class _Layout:
         hp = self.hps[p]
         if isinstance(hp, Fixed):
             return np.full(len(u), hp.default in allowed)
-        if isinstance(hp, _categorical_types()):
+        if isinstance(hp, (Choice, Boolean)):
             k = len(hp.values)
             ok = np.array([v in allowed for v in hp.values])
             return ok[np.clip(np.floor(u * k).astype(int), 0, k - 1)]
@@ -276,11 +282,32 @@ class _Layout:
         u = rng.random(self.width)
         for j, hp in enumerate(self.hps):
             if hp.name in values and not isinstance(hp, Fixed):
-                try:
-                    u[j] = hp.to_unit(values[hp.name])
-                except (ValueError, TypeError):
-                    pass
+                u[j] = hp.to_unit(values[hp.name])
         return u
+
+    def encode_trials(self, trials: Sequence[FrozenTrial], cache: dict[str, np.ndarray]
+                      ) -> np.ndarray:
+        """Encoded values of trials, cached by point (a speed-up only: the cache belongs to
+        this space)."""
+        encoder = self.encoder
+        rows = []
+        for t in trials:
+            key = t.params_key or point_id(t.hyperparameters)
+            x = cache.get(key)
+            if x is None:
+                values = t.hyperparameters
+                # A hyperparameter without conditions that a trial lacks joined the space
+                # later (define-by-run): the trial ran with what the code did without it,
+                # which Keras Tuner's semantics call its default.
+                absent = {hp.name: hp.default for hp in encoder.space
+                          if not hp.conditions and hp.name not in values}
+                x = encoder.encode({**values, **absent} if absent else values)
+                missing = np.isnan(x)
+                if missing.any():  # inactive
+                    x[missing] = np.where(self.onehot[missing], 0.0, 0.5)
+                cache[key] = x
+            rows.append(x)
+        return np.array(rows, dtype=float).reshape(len(rows), encoder.dims)
 
 
 def _distinct_best(X: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
@@ -297,76 +324,38 @@ def _distinct_best(X: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
 
 
 class _Model:
-    """The fitted GP with the data it was built from, in the sampler's terms."""
+    """The GP fitted to a study's history, and the value its proposals must beat."""
 
-    def __init__(self) -> None:
-        self.gp: Any = None
-        self.best = 0.0
-        self.y_completed = np.zeros(0)
-
-    @classmethod
-    def build(cls, ctx: SamplingContext, encoder: UnitEncoder, completed: list[FrozenTrial],
-              fit_points: int, cache: dict) -> "_Model":
+    def __init__(self, ctx: SamplingContext, layout: _Layout, completed: list[FrozenTrial],
+                 fit_points: int, cache: dict[str, np.ndarray]) -> None:
         from ._gp import GaussianProcess
 
-        self = cls()
-        self.onehot = np.zeros(encoder.dims, dtype=bool)
-        groups = np.zeros(encoder.dims, dtype=int)
-        for i, hp in enumerate(encoder.space):
-            groups[encoder.slices[hp.name]] = i  # a categorical's columns share a length scale
-            if encoder.is_categorical(hp):
-                self.onehot[encoder.slices[hp.name]] = True
-        self.cache = cache
         rng = ctx.rng
-        losses = _losses(completed, ctx.objectives, rng)
-        y = _warp(losses)
+        y = _warp(_losses(completed, ctx.objectives, rng))
         self.y_completed = y
         failed = [t for t in ctx.trials if t.state == TrialState.FAILED and t.hyperparameters]
         pending = [t for t in ctx.trials if t.state in _PENDING and t.hyperparameters]
-        X = self.encode_trials(encoder, completed)
+        X = layout.encode_trials(completed, cache)
         if failed:  # failures count as the worst result seen
-            X = np.vstack([X, self.encode_trials(encoder, failed)])
+            X = np.vstack([X, layout.encode_trials(failed, cache)])
             y = np.concatenate([y, np.full(len(failed), y.max())])
-        n = len(y)
-        if n > fit_points:  # fit the kernel on the best quarter and a sample of the rest
+        if len(y) > fit_points:  # fit the kernel on the best quarter and a sample of the rest
             ranked = np.argsort(y, kind="stable")
             keep = ranked[:fit_points // 4]
             rest = ranked[fit_points // 4:]
             keep = np.concatenate([keep, rng.choice(rest, fit_points - len(keep), replace=False)])
-            fitted = GaussianProcess.fit(X[keep], y[keep], rng, groups)
+            fitted = GaussianProcess.fit(X[keep], y[keep], rng, layout.groups)
             gp = GaussianProcess(X, y, fitted.log_ls, fitted.log_signal, fitted.log_noise)
         else:
-            gp = GaussianProcess.fit(X, y, rng, groups)
+            gp = GaussianProcess.fit(X, y, rng, layout.groups)
         self.best = float(self.y_completed.min())
         if pending:
             # the kriging believer: running trials count as results equal to the model's
             # prediction, which also becomes the value to beat if it is the lowest
-            X_pending = self.encode_trials(encoder, pending)
+            X_pending = layout.encode_trials(pending, cache)
             self.best = min(self.best, float(gp.predict(X_pending)[0].min()))
             gp = gp.condition_on(X_pending)
         self.gp = gp
-        return self
-
-    def encode_trials(self, encoder: UnitEncoder, trials: Sequence[FrozenTrial]) -> np.ndarray:
-        """Encoded values of trials, cached by point and space (a speed-up only)."""
-        rows = []
-        for t in trials:
-            key = t.params_key or point_id(t.hyperparameters)
-            x = self.cache.get(key)
-            if x is None:
-                values = t.hyperparameters
-                # A hyperparameter without conditions that a trial lacks joined the space
-                # later (define-by-run): the trial ran with what the code did without it,
-                # which Keras Tuner's semantics call its default.
-                absent = {hp.name: hp.default for hp in encoder.space
-                          if not hp.conditions and hp.name not in values}
-                x = encoder.encode({**values, **absent} if absent else values)
-                missing = np.isnan(x)
-                if missing.any():  # inactive: no category, or the middle of a range
-                    x[missing] = np.where(self.onehot[missing], 0.0, 0.5)
-                self.cache[key] = x
-            rows.append(x)
-        return np.array(rows, dtype=float).reshape(len(rows), encoder.dims)
 
     def acquisition(self, X: np.ndarray, grad: bool = False):
         return self.gp.log_ei(X, self.best, grad=grad)
@@ -412,8 +401,3 @@ def _warp(y: np.ndarray) -> np.ndarray:
     fence = q3 + 1.5 * iqr
     y = np.where(y > fence, fence + iqr * np.log1p(np.maximum(y - fence, 0.0) / iqr), y)
     return (y - y.mean()) / y.std()
-
-
-def _categorical_types() -> tuple[type, ...]:
-    from ..space.types import Boolean, Choice
-    return (Choice, Boolean)

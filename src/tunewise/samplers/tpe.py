@@ -97,13 +97,11 @@ class _Layout:
             value = values.get(dim.hp.name)
             if value is None:
                 continue  # inactive in this trial
-            try:
-                if dim.kind == _CATEGORICAL:
-                    row[dim.col] = dim.hp.values.index(dim.hp.cast(value))
-                else:
-                    row[dim.col] = min(max(float(dim.hp.to_unit(value)), 0.0), 1.0)
-            except (ValueError, TypeError, ArithmeticError):
-                pass  # a value the definition does not accept: unknown, as if inactive
+            # stored values fit their definitions: a name keeps one definition per study
+            if dim.kind == _CATEGORICAL:
+                row[dim.col] = dim.hp.values.index(dim.hp.cast(value))
+            else:
+                row[dim.col] = min(max(float(dim.hp.to_unit(value)), 0.0), 1.0)
         return row
 
     def matrix(self, trials: Sequence[FrozenTrial]) -> np.ndarray:

@@ -419,7 +419,8 @@ def test_a_bad_result_raises_and_records_nothing(db, result, message):
     ({"objective": "wobble"}, "Cannot infer.*Objective\\('wobble'"),
     ({"storage": "not a url"}, "Bad storage 'not a url'"),
     ({"storage": "sqlite:////no/such/folder/x.db"}, "folder '/no/such/folder' does not exist"),
-    ({"scheduler": "hyperband"}, "scheduler"),
+    ({"scheduler": "successive"}, "Unknown scheduler 'successive'.*hyperband"),
+    ({"scheduler": "hyperband", "objective": ["loss", "val_loss"]}, "one objective"),
     ({"seed": "one"}, "seed must be an integer"),
 ])
 def test_bad_study_arguments_raise_value_error(kwargs, message):

@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage_args(export, "the study (default: the only study in the storage)")
     export.add_argument("--format", choices=["csv", "json"], default="csv", help="default: csv")
     export.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
+    export.add_argument("--steps", action="store_true",
+                        help="export the intermediate results (one row per trial and reported step) "
+                             "instead of one row per trial")
 
     demo = sub.add_parser("demo", help="tune a small Keras network on the digits data set",
                           description="Tune a small Keras MLP on scikit-learn's digits: units, "
@@ -279,6 +282,7 @@ def _cli_logging(quiet: bool = False) -> Iterator[None]:
 # -- run ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     import tunewise
+    from .schedulers import scheduler_from_config
     from .storage import get_storage
 
     file_values: dict[str, Any] = {}
@@ -345,8 +349,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if template is not None:
         fn = _command_function(cfg, template, cwd, study_name, objective)
 
+    # A study made in Python with a scheduler resumes with it.
+    scheduler = scheduler_from_config(info.settings.get("scheduler")) if resuming else None  # type: ignore[union-attr]
     study = tunewise.Study(study_name, objective=objective, storage=storage, sampler=sampler,
-                           seed=cfg.seed, hyperparameters=hyperparameters,
+                           scheduler=scheduler, seed=cfg.seed, hyperparameters=hyperparameters,
                            overwrite=bool(cfg.overwrite))
     if not args.quiet:
         before = len(study.trials)
@@ -651,7 +657,9 @@ def _trial_json(t: Any, full: bool = False) -> dict[str, Any]:
     if full:
         out.update({"executions": t.executions, "intermediate": t.intermediate,
                     "started": t.started, "finished": t.finished, "duration": t.duration,
-                    "error": t.error, "seed": t.seed, "attempts": t.attempts})
+                    "error": t.error, "seed": t.seed, "attempts": t.attempts,
+                    "budget": t.budget, "bracket": t.bracket,
+                    "rungs": {str(b): v for b, v in t.rungs.items()}})
     return _json_value(out)
 
 
@@ -732,11 +740,15 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _, study = _open_study(args)
-    if args.format == "json":
+    if args.format == "json" and args.steps:
+        rows = [{"number": t.number, "state": t.state.value, "step": step, "metrics": metrics}
+                for t in study.trials for step, metrics in t.intermediate.items()]
+        text = json.dumps(rows, indent=2) + "\n"
+    elif args.format == "json":
         text = json.dumps([_trial_json(t, full=True) for t in study.trials], indent=2) + "\n"
     else:
         buffer = io.StringIO()
-        study.to_csv(buffer)
+        study.to_csv(buffer, steps=args.steps)
         text = buffer.getvalue()
     if args.out:
         try:

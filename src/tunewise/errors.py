@@ -27,5 +27,15 @@ class SpaceError(ValueError):
     """An invalid hyperparameter definition: the fix is in the user's code."""
 
 
-class SpaceExhaustedError(TunewiseError):
+class SearchFinishedError(TunewiseError):
+    """``study.ask()`` has nothing more to hand out: the scheduler ran all its brackets, or
+    the search space is exhausted."""
+
+
+class SpaceExhaustedError(SearchFinishedError):
     """Every point of a finite search space has been tried."""
+
+
+class TrialsPendingError(TunewiseError):
+    """``study.ask()`` cannot start anything until running trials are told: the scheduler
+    waits for their results to decide promotions."""

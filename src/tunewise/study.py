@@ -16,10 +16,12 @@ from typing import IO, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import FailedTrialError, SpaceError, SpaceExhaustedError, TrialPruned
+from .errors import (FailedTrialError, SearchFinishedError, SpaceError, SpaceExhaustedError,
+                     TrialPruned, TrialsPendingError)
 from .objective import Objective, make_objectives
 from .progress import Progress
 from .samplers import Sampler, SamplingContext, make_sampler, sampler_from_config
+from .schedulers import ScheduleContext, Scheduler, make_scheduler, scheduler_from_config
 from .space import HyperParameters, point_id
 from .space import types as _types
 from .storage import BaseStorage, DuplicatePointError, StudyExistsError, get_storage
@@ -98,10 +100,6 @@ class Study:
                  hyperparameters: HyperParameters | None = None, overwrite: bool = False) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"Study name must be a non-empty string, got {name!r}.")
-        if scheduler is not None:
-            raise ValueError(
-                f"Unknown scheduler {scheduler!r}: this version has no schedulers yet; pass "
-                "scheduler=None.")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an integer or None, got {seed!r}.")
         if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
@@ -109,12 +107,17 @@ class Study:
         self.name = name
         self.objectives: list[Objective] = make_objectives(objective)
         self.sampler: Sampler = make_sampler(sampler)
+        self.scheduler: Scheduler | None = make_scheduler(scheduler)
+        if self.scheduler is not None and len(self.objectives) > 1:
+            raise ValueError(
+                f"scheduler={self.scheduler.name!r} compares trials on one objective, and this "
+                f"study has {len(self.objectives)}; use one objective or scheduler=None.")
         self._storage: BaseStorage = get_storage(storage)
         declared = hyperparameters.space if hyperparameters is not None else []
         wanted = {
             "objectives": [o.to_config() for o in self.objectives],
             "sampler": self.sampler.config(),  # a name and an equal instance compare equal
-            "scheduler": None,
+            "scheduler": self.scheduler.config() if self.scheduler is not None else None,
             "seed": seed,
             "hyperparameters": [hp.get_config() for hp in declared] if hyperparameters else None,
         }
@@ -137,6 +140,7 @@ class Study:
         self._load_space(info.space)
         self._worker = _worker_id()
         self._exhausted = False
+        self._scheduled_out = False  # the scheduler had nothing to run at the last ask
         self.stop_reason: str | None = None
 
     # -- construction helpers -------------------------------------------------------------
@@ -225,10 +229,20 @@ class Study:
         when a finite space has no untried point left.
         """
         trial = self._ask(max_trials=None)
-        if trial is None:
+        if trial is not None:
+            return trial
+        if self._exhausted:
             raise SpaceExhaustedError(
                 f"Study {self.name!r}: every point of the search space has been tried.")
-        return trial
+        running = [t.number for t in self.trials if t.state == TrialState.RUNNING]
+        if running:
+            raise TrialsPendingError(
+                f"Study {self.name!r}: the {self.scheduler.name} scheduler waits for the results "
+                f"of running trials {running} before it can start or promote another; tell "
+                "them first.")
+        raise SearchFinishedError(
+            f"Study {self.name!r}: the {self.scheduler.name} scheduler has run everything it "
+            f"plans ({self.scheduler!r}).")
 
     def _ask(self, max_trials: int | None) -> Trial | None:
         """Claim a queued trial or create a new one; None when the budget is spent or the
@@ -239,10 +253,30 @@ class Study:
             record = storage.claim_trial(self._id, self._worker, now)
             if record is not None:
                 return self._handle(record)
-        if max_trials is not None and len(trials) >= max_trials:
+        allow_new = max_trials is None or len(trials) < max_trials
+        if self.scheduler is None and not allow_new:
             return None
+        self._scheduled_out = self._exhausted = space_done = False
         for attempt in range(_CLAIM_TRIES):
-            ctx = SamplingContext(space=self._space.space, trials=trials, objectives=self.objectives,
+            budget = bracket = key = None
+            if self.scheduler is not None:
+                decision = self.scheduler.next(ScheduleContext(trials, self.objectives[0], allow_new))
+                if decision is None:
+                    self._scheduled_out, self._exhausted = True, space_done
+                    return None
+                if not decision.is_new:  # continue a paused trial: claim it, and its slot
+                    slot = {"key": decision.key} if decision.key is not None else {}
+                    if storage.update_trial(self._id, decision.number, [TrialState.PAUSED],
+                                            state=TrialState.RUNNING, budget=decision.budget,
+                                            worker=self._worker, finished=None, error=None,
+                                            traceback=None, **slot):
+                        return self._handle(storage.get_trial(self._id, decision.number))
+                    trials = storage.get_trials(self._id)  # another worker was first
+                    continue
+                budget, bracket, key = decision.budget, decision.bracket, decision.key
+            seen = trials if self.scheduler is None else self.scheduler.sampler_trials(
+                trials, self.objectives[0], len(self._space.space))
+            ctx = SamplingContext(space=self._space.space, trials=seen, objectives=self.objectives,
                                   rng=np.random.default_rng([self.seed, len(trials), attempt]),
                                   seed=self.seed)
             proposal = self.sampler.propose(ctx)
@@ -250,13 +284,17 @@ class Study:
                 if self._reload_space():  # other workers found more of the space
                     trials = storage.get_trials(self._id)  # read after the space: consistent
                     continue
+                if self.scheduler is not None and allow_new:  # promotions may remain
+                    allow_new, space_done = False, True
+                    continue
                 self._exhausted = True
                 return None
             values = self._space.with_values(_checked_values(self._space, proposal)).values
-            try:  # the claim on the point makes a second worker proposing it look again
+            try:  # the claim on the point (or the slot) makes a second worker look again
                 record = storage.create_trial(
-                    self._id, values, key=point_id(values),
-                    seed=None, worker=self._worker, max_trials=max_trials, now=now)
+                    self._id, values, key=key if key is not None else point_id(values),
+                    seed=None, worker=self._worker, max_trials=max_trials, now=now,
+                    budget=budget, bracket=bracket)
             except DuplicatePointError:  # another worker took that point: look again
                 trials = storage.get_trials(self._id)
                 continue
@@ -340,9 +378,10 @@ class Study:
                     self.stop_reason = f"timeout of {timeout} s reached"
                     break
                 trial = self._ask(max_trials)
-                if trial is None and self._exhausted and self._others_running():
+                if trial is None and (self._exhausted or self._scheduled_out) and self._others_running():
                     # Define-by-run: trials still running elsewhere may grow the space (and
-                    # one that dies is run again), so wait for them before concluding.
+                    # one that dies is run again); a scheduler may promote them. Wait for
+                    # them before concluding.
                     self._exhausted = False
                     time.sleep(_IDLE_POLL)
                     self._recover_stale()
@@ -354,6 +393,8 @@ class Study:
                     elif self._exhausted:
                         self.stop_reason = "the search space is exhausted"
                         logger.info("Study %r: every point of the search space has been tried.", self.name)
+                    elif self._scheduled_out and (max_trials is None or len(self.trials) < max_trials):
+                        self.stop_reason = f"the {self.scheduler.name} scheduler has run everything it plans"
                     else:
                         self.stop_reason = f"max_trials={max_trials} reached"
                     break
@@ -394,8 +435,9 @@ class Study:
                 except SpaceError:
                     self._requeue(trial.number, "the search space definition is invalid")
                     raise
-                except TrialPruned:
-                    return self._finish(trial._base(), trial.hp, TrialState.PRUNED, attempts=attempts)
+                except TrialPruned as exc:
+                    return self._finish(trial._base(), trial.hp, TrialState.PRUNED, attempts=attempts,
+                                        error=str(exc) or None)
                 except (Exception, SystemExit) as exc:
                     if attempts < max_retries:
                         attempts += 1
@@ -491,10 +533,15 @@ class Study:
             scores.append(statistics.fmean(values))
             stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
         multi = len(names) > 1
-        return self._finish(base, hp, TrialState.COMPLETED, metrics=mean,
-                            score=tuple(scores) if multi else scores[0],
+        score = tuple(scores) if multi else scores[0]
+        state, rungs = TrialState.COMPLETED, {}
+        if self.scheduler is not None:  # a run to a rung below the largest budget pauses
+            state = self.scheduler.state_after(base.budget)
+            if base.budget is not None:
+                rungs = {"rungs": {**base.rungs, base.budget: score}}
+        return self._finish(base, hp, state, metrics=mean, score=score,
                             score_std=tuple(stds) if multi else stds[0],
-                            executions=clean if len(clean) > 1 else [], attempts=attempts)
+                            executions=clean if len(clean) > 1 else [], attempts=attempts, **rungs)
 
     def _finish(self, base: FrozenTrial, hp: HyperParameters, state: TrialState, *,
                 error: str | None = None, tb: str | None = None, attempts: int = 0,
@@ -524,6 +571,11 @@ class Study:
     def _report(self, trial: Trial, step: int, metrics: dict[str, Any]) -> None:
         self._storage.add_step(self._id, trial.number, step, metrics)
         trial._intermediate[step] = metrics
+        if self.scheduler is not None:
+            ctx = ScheduleContext(self._storage.get_trials(self._id), self.objectives[0])
+            why = self.scheduler.should_prune(ctx, trial._base(), step)
+            if why:
+                raise TrialPruned(f"pruned at step {step}: {why}")
 
     # -- results --------------------------------------------------------------------------
     def _completed(self) -> list[FrozenTrial]:
@@ -581,8 +633,9 @@ class Study:
             score_cols = [f"score_{n}" for n in names] + [f"score_std_{n}" for n in names]
         else:
             score_cols = ["score", "score_std"]
+        scheduled = ["budget", "stopped"] if self.scheduler is not None else []
         columns = (["number", "state"] + hp_names + list(metric_cols.values()) + score_cols
-                   + ["n_executions", "duration", "error"])
+                   + scheduled + ["n_executions", "duration", "error"])
         rows = []
         for t in trials:
             row: dict[str, Any] = {"number": t.number, "state": t.state.value}
@@ -594,28 +647,49 @@ class Study:
                     row[f"score_std_{n}"] = t.score_std[i] if t.score_std is not None else None  # type: ignore[index]
             else:
                 row["score"], row["score_std"] = t.score, t.score_std
+            if scheduled:  # how far it trained, and whether the scheduler stopped it short
+                row["budget"] = t.budget_reached
+                row["stopped"] = t.state in (TrialState.PAUSED, TrialState.PRUNED)
             row["n_executions"] = len(t.executions) or (1 if t.state == TrialState.COMPLETED else 0)
             row["duration"] = t.duration
             row["error"] = t.error
             rows.append(row)
         return columns, rows
 
-    def to_dataframe(self) -> Any:
+    def _step_rows(self) -> tuple[list[str], list[dict[str, Any]]]:
+        trials = self.trials
+        metric_names = list(dict.fromkeys(k for t in trials for m in t.intermediate.values() for k in m))
+        metric_cols = {m: (f"metric_{m}" if m in ("number", "state", "step") else m) for m in metric_names}
+        rows = []
+        for t in trials:
+            for step, metrics in t.intermediate.items():
+                row: dict[str, Any] = {"number": t.number, "state": t.state.value, "step": step}
+                row.update({metric_cols[m]: metrics.get(m) for m in metric_names})
+                rows.append(row)
+        return ["number", "state", "step"] + list(metric_cols.values()), rows
+
+    def to_dataframe(self, steps: bool = False) -> Any:
         """One row per trial: number, state, each hyperparameter, each metric, score, its
-        spread over executions, duration and error (needs pandas)."""
+        spread over executions, duration and error (needs pandas). With a scheduler, also
+        ``budget`` (the step it trained to) and ``stopped`` (paused or pruned short of the
+        end).
+
+        ``steps=True`` gives the intermediate results instead, one row per trial and
+        reported step: number, state, step and each reported metric (learning curves).
+        """
         try:
             import pandas as pd
         except ImportError:
             raise ImportError("to_dataframe needs pandas: pip install pandas") from None
-        columns, rows = self._rows()
+        columns, rows = self._step_rows() if steps else self._rows()
         return pd.DataFrame(rows, columns=columns)
 
-    def to_csv(self, path_or_file: "str | os.PathLike[str] | IO[str]") -> None:
-        """Write ``to_dataframe``'s table as CSV to a path or an open text file (no pandas
-        needed)."""
+    def to_csv(self, path_or_file: "str | os.PathLike[str] | IO[str]", steps: bool = False) -> None:
+        """Write ``to_dataframe(steps)``'s table as CSV to a path or an open text file (no
+        pandas needed)."""
         import csv
 
-        columns, rows = self._rows()
+        columns, rows = self._step_rows() if steps else self._rows()
 
         def write(f: IO[str]) -> None:
             writer = csv.DictWriter(f, fieldnames=columns)
@@ -650,7 +724,9 @@ def load_study(name: str, storage: "str | BaseStorage") -> Study:
         for config in settings["hyperparameters"]:
             hps.declare(_types.from_config(config))
     return Study(name, objective=[Objective(**o) for o in settings["objectives"]], storage=store,
-                 sampler=sampler_from_config(sampler), seed=settings["seed"], hyperparameters=hps)
+                 sampler=sampler_from_config(sampler),
+                 scheduler=scheduler_from_config(settings.get("scheduler")), seed=settings["seed"],
+                 hyperparameters=hps)
 
 
 def _checked_values(space: HyperParameters, proposal: dict[str, Any]) -> dict[str, Any]:

@@ -18,10 +18,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class TrialState(str, enum.Enum):
     """Where a trial stands. ``waiting`` and ``interrupted`` trials are run (again) by the
-    next worker that asks; the others are final, except ``running``."""
+    next worker that asks; a ``paused`` one ran to a scheduler's rung and runs on if the
+    scheduler promotes it; the others are final, except ``running``."""
 
     WAITING = "waiting"
     RUNNING = "running"
+    PAUSED = "paused"  # ran to a scheduler's rung; continues if the scheduler promotes it
     COMPLETED = "completed"
     FAILED = "failed"
     PRUNED = "pruned"
@@ -45,6 +47,10 @@ class FrozenTrial:
     ``score`` is the objective (the mean over executions), a tuple of them for a
     multi-objective study, or None for a trial without a result. ``score_std`` is the
     standard deviation over executions (0.0 for one execution).
+
+    With a multi-fidelity scheduler, ``budget`` is the step the latest run trained (or
+    trains) to, ``rungs`` the score at each budget a run finished ({budget: score}) and
+    ``bracket`` the Hyperband bracket it belongs to.
     """
 
     number: int
@@ -64,6 +70,23 @@ class FrozenTrial:
     attempts: int = 0
     key: str | None = None  # the id of the point claimed at creation (``point_id``)
     params_key: str = ""  # ``point_id`` of ``hyperparameters``
+    budget: int | None = None
+    bracket: int | None = None
+    rungs: dict[int, Any] = field(default_factory=dict)
+
+    @property
+    def resume_step(self) -> int:
+        """The step the next run of this trial resumes from: the last budget it finished."""
+        return max(self.rungs) if self.rungs else 0
+
+    @property
+    def budget_reached(self) -> int | None:
+        """The largest step this trial trained to: its last finished rung, or else the last
+        step it reported (None if neither)."""
+        reached = [max(self.rungs)] if self.rungs else []
+        if self.intermediate:
+            reached.append(max(self.intermediate))
+        return max(reached) if reached else None
 
     @property
     def duration(self) -> float | None:
@@ -98,8 +121,9 @@ class Trial:
         self.hp: HyperParameters = hp
         self.base_seed: int = record.seed if record.seed is not None else 0
         self.execution: int = 0
-        self.budget: int | None = None
-        self.resume_step: int = 0
+        # The scheduler's instructions: train to ``budget``, resuming from ``resume_step``.
+        self.budget: int | None = record.budget
+        self.resume_step: int = record.resume_step
         self._checkpoint_dir: str | None = None
         self._record = record
         self._intermediate: dict[int, dict[str, Any]] = dict(record.intermediate)
@@ -116,12 +140,16 @@ class Trial:
 
     @property
     def checkpoint_dir(self) -> str:
-        """A folder that keeps what the function saves between runs of this trial."""
-        if self._checkpoint_dir is None:
-            path = os.path.join(self._study.checkpoint_root, f"trial_{self.number:05d}")
+        """A folder that keeps what the function saves between runs of this trial (one per
+        execution when ``executions_per_trial > 1``)."""
+        name = f"trial_{self.number:05d}"
+        if self.execution:
+            name += f"_execution_{self.execution}"
+        path = os.path.join(self._study.checkpoint_root, name)
+        if path != self._checkpoint_dir:
             os.makedirs(path, exist_ok=True)
             self._checkpoint_dir = path
-        return self._checkpoint_dir
+        return path
 
     def report(self, step: int, metrics: dict[str, Any] | float) -> None:
         """Record intermediate metrics (a learning curve point) at ``step``."""

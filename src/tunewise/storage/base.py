@@ -65,10 +65,12 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def create_trial(self, study_id: int, params: dict[str, Any], *, key: str | None,
                      seed: int, worker: str | None, max_trials: int | None,
-                     state: TrialState = TrialState.RUNNING, now: float) -> FrozenTrial | None:
+                     state: TrialState = TrialState.RUNNING, now: float,
+                     budget: int | None = None, bracket: int | None = None) -> FrozenTrial | None:
         """Create the next trial, numbered from 0. Returns None when the study already holds
         ``max_trials`` trials. Raises ``DuplicatePointError`` when ``key`` is not None and
-        another trial of the study claimed it."""
+        another trial of the study claimed it. ``budget`` and ``bracket`` are a scheduler's
+        (the step the first run trains to, and its bracket)."""
 
     @abc.abstractmethod
     def claim_trial(self, study_id: int, worker: str | None, now: float) -> FrozenTrial | None:
@@ -80,9 +82,11 @@ class BaseStorage(abc.ABC):
                      **fields: Any) -> bool:
         """Set ``fields`` on the trial if its state is one of ``expected``; False if not.
         Fields: state, hyperparameters, metrics, score, score_std, executions, error,
-        traceback, started, finished, worker, attempts, seed; and ``space``, hyperparameter
-        definitions merged into the study's space in the same transaction, so that no other
-        worker sees the trial's values without their definitions."""
+        traceback, started, finished, worker, attempts, seed, budget, bracket, rungs; ``key``,
+        a new claim that no other trial of the study holds (False if one does); and
+        ``space``, hyperparameter definitions merged into the study's space in the same
+        transaction, so that no other worker sees the trial's values without their
+        definitions."""
 
     @abc.abstractmethod
     def add_step(self, study_id: int, number: int, step: int, metrics: dict[str, Any]) -> None:

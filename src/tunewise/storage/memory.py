@@ -79,7 +79,7 @@ class InMemoryStorage(BaseStorage):
             raise KeyError(f"Study {study_id} no longer exists.")
 
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
-                     state=TrialState.RUNNING, now):
+                     state=TrialState.RUNNING, now, budget=None, bracket=None):
         with self._lock:
             trials = self._trials[study_id]
             if max_trials is not None and len(trials) >= max_trials:
@@ -91,7 +91,8 @@ class InMemoryStorage(BaseStorage):
             params = dict(params)
             record = FrozenTrial(number=len(trials), state=TrialState(state), hyperparameters=params,
                                  seed=seed, worker=worker, key=key, params_key=point_id(params),
-                                 started=now if state == TrialState.RUNNING else None)
+                                 started=now if state == TrialState.RUNNING else None,
+                                 budget=budget, bracket=bracket)
             trials.append(record)
             self._track(study_id, record)
             return record
@@ -113,6 +114,12 @@ class InMemoryStorage(BaseStorage):
             record = self._trials[study_id][number]
             if record.state not in tuple(expected):
                 return False
+            key = fields.get("key", record.key)
+            if key != record.key:  # a claim moved to another slot (unique within the study)
+                if key in self._keys[study_id]:
+                    return False
+                self._keys[study_id].discard(record.key)  # type: ignore[arg-type]
+                self._keys[study_id].add(key)
             space = fields.pop("space", None)
             if space:
                 self.merge_space(study_id, space)
@@ -124,6 +131,9 @@ class InMemoryStorage(BaseStorage):
             for name in ("score", "score_std"):  # as SQL storage reads them back
                 if isinstance(fields.get(name), list):
                     fields[name] = tuple(fields[name])
+            if "rungs" in fields:
+                fields["rungs"] = {int(b): tuple(v) if isinstance(v, list) else v
+                                   for b, v in fields["rungs"].items()}
             new = self._trials[study_id][number] = dataclasses.replace(record, **fields)
             self._track(study_id, new)
             return True

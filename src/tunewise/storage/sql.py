@@ -25,7 +25,7 @@ from ..space import point_id
 from ..trial import QUEUED_STATES, FrozenTrial, TrialState
 from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: budget, bracket and rungs of multi-fidelity trials
 
 _meta = sa.MetaData()
 _info = sa.Table(
@@ -66,6 +66,9 @@ _trials = sa.Table(
     sa.Column("traceback", sa.Text, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("n_steps", sa.Integer, nullable=False, default=0),
+    sa.Column("budget", sa.Integer, nullable=True),
+    sa.Column("bracket", sa.Integer, nullable=True),
+    sa.Column("rungs", sa.Text, nullable=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("study_id", "claim_key", name="uq_trials_claim"),
     sa.Index("ix_trials_seq", "study_id", "seq"),
@@ -82,8 +85,11 @@ _steps = sa.Table(
 )
 
 _JSON_FIELDS = {"hyperparameters": "params", "metrics": "metrics", "score": "score",
-                "score_std": "score_std", "executions": "executions"}
-_PLAIN_FIELDS = {"error", "traceback", "started", "finished", "worker", "attempts", "seed"}
+                "score_std": "score_std", "executions": "executions", "rungs": "rungs"}
+_PLAIN_FIELDS = {"error", "traceback", "started", "finished", "worker", "attempts", "seed",
+                 "budget", "bracket"}
+# Columns added after schema version 1, with their SQL types, for upgrading old files.
+_ADDED_COLUMNS = {"budget": "INTEGER", "bracket": "INTEGER", "rungs": "TEXT"}
 _QUEUED = [s.value for s in QUEUED_STATES]
 
 
@@ -228,6 +234,14 @@ class SQLStorage(BaseStorage):
                     version = SCHEMA_VERSION
                 else:
                     version = int(row[0])
+                if version < SCHEMA_VERSION:
+                    have = {c["name"] for c in sa.inspect(conn).get_columns("trials")}
+                    for column, kind in _ADDED_COLUMNS.items():
+                        if column not in have:
+                            conn.execute(sa.text(f"ALTER TABLE trials ADD COLUMN {column} {kind}"))
+                    conn.execute(sa.update(_info).where(_info.c.key == "schema_version")
+                                 .values(value=str(SCHEMA_VERSION)))
+                    version = SCHEMA_VERSION
         except IntegrityError:  # another process created the schema at the same moment
             return self._init_schema()
         except DatabaseError as exc:  # unreachable server, or a file that is not a database
@@ -304,7 +318,7 @@ class SQLStorage(BaseStorage):
         return seq
 
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
-                     state=TrialState.RUNNING, now):
+                     state=TrialState.RUNNING, now, budget=None, bracket=None):
         state = TrialState(state)
         params_json = _dumps(params, ordered=True)
         started = now if state == TrialState.RUNNING else None
@@ -323,12 +337,13 @@ class SQLStorage(BaseStorage):
                 conn.execute(_Q.insert_trial, {
                     "study_id": study_id, "number": number, "state": state.value,
                     "params": params_json, "claim_key": key, "seed": seed, "worker": worker,
-                    "started": started, "attempts": 0, "n_steps": 0, "seq": seq})
+                    "started": started, "attempts": 0, "n_steps": 0, "seq": seq,
+                    "budget": budget, "bracket": bracket})
         except IntegrityError:
             raise DuplicatePointError(key) from None
         return FrozenTrial(number=number, state=state, hyperparameters=params, seed=seed,
                            worker=worker, key=key, params_key=point_id(params),
-                           started=started)
+                           started=started, budget=budget, bracket=bracket)
 
     def claim_trial(self, study_id, worker, now):
         with self._writer.begin() as conn:
@@ -359,6 +374,8 @@ class SQLStorage(BaseStorage):
                     values["value"] = first
             elif name in _PLAIN_FIELDS:
                 values[name] = value
+            elif name == "key":  # a claim moved to another slot (unique within the study)
+                values["claim_key"] = value
             else:
                 raise TypeError(f"update_trial: unknown field {name!r}")
         expected = tuple(sorted(TrialState(s).value for s in expected))
@@ -372,7 +389,7 @@ class SQLStorage(BaseStorage):
                     raise _NotInState
                 if space:
                     self._merge_space(conn, study_id, space)
-        except _NotInState:
+        except (_NotInState, IntegrityError):  # not in the state, or the new key is taken
             return False
         return True
 
@@ -428,7 +445,9 @@ class SQLStorage(BaseStorage):
             intermediate=dict(sorted(steps.items())),
             started=row.started, finished=row.finished, error=row.error,
             traceback=row.traceback, seed=row.seed, worker=row.worker, attempts=row.attempts,
-            key=row.claim_key, params_key=point_id(params))
+            key=row.claim_key, params_key=point_id(params), budget=row.budget,
+            bracket=row.bracket,
+            rungs={int(k): _score_tuple(v) for k, v in json.loads(row.rungs).items()} if row.rungs else {})
 
     def close(self) -> None:
         self._engine.dispose()

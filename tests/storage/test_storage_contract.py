@@ -549,3 +549,60 @@ def test_writing_to_a_deleted_study_is_a_key_error_not_a_spent_budget(store):
     with pytest.raises(KeyError):
         st.merge_space(sid, [SPACE_A])
     assert st.get_study(store.name("gone")) is None
+
+
+# -- multi-fidelity fields ---------------------------------------------------------------------
+def test_budget_bracket_and_rungs_round_trip(store):
+    st = store.storage
+    sid = store.study()
+    made = st.create_trial(sid, {"a": 1}, key="hyperband:2:0:0", seed=None, worker="w0",
+                           max_trials=None, now=1.0, budget=3, bracket=2)
+    assert (made.budget, made.bracket, made.rungs, made.resume_step) == (3, 2, {}, 0)
+    assert st.update_trial(sid, 0, [RUNNING], state=TrialState.PAUSED, rungs={3: 0.5}, score=0.5)
+    assert st.update_trial(sid, 0, [TrialState.PAUSED], state=RUNNING, budget=9)
+    assert st.update_trial(sid, 0, [RUNNING], state=COMPLETED, rungs={3: 0.5, 9: 0.75}, score=0.75)
+    for storage in [st] + ([store.other()] if store.url else []):
+        t = storage.get_trial(sid, 0)
+        assert (t.state, t.budget, t.bracket) == (COMPLETED, 9, 2)
+        assert t.rungs == {3: 0.5, 9: 0.75} and all(type(b) is int for b in t.rungs)
+        assert (t.resume_step, t.budget_reached) == (9, 9)
+
+
+def test_a_claim_moves_to_a_free_key_only(store):
+    """A promotion claims its slot by moving the trial's key: a slot that another trial
+    holds is refused (False) and changes nothing."""
+    st = store.storage
+    sid = store.study()
+    create(st, sid, key="slot:0:0", state=TrialState.PAUSED)
+    create(st, sid, key="slot:0:1", state=TrialState.PAUSED)
+    assert st.update_trial(sid, 0, [TrialState.PAUSED], state=RUNNING, key="slot:1:0") is True
+    before = snapshot(st.get_trials(sid))
+    assert st.update_trial(sid, 1, [TrialState.PAUSED], state=RUNNING, key="slot:1:0") is False
+    assert snapshot(st.get_trials(sid)) == before
+    assert st.get_trial(sid, 1).state == TrialState.PAUSED
+    with pytest.raises(DuplicatePointError):  # the moved claim is held ...
+        create(st, sid, key="slot:1:0")
+    create(st, sid, key="slot:0:0")  # ... and the one it left is free
+
+
+def test_a_schema_1_file_is_upgraded_and_keeps_its_trials(tmp_path):
+    from tunewise.storage.sql import SCHEMA_VERSION
+
+    path = tmp_path / "old.db"
+    storage = get_storage(f"sqlite:///{path}")
+    sid = storage.create_study("s", SETTINGS, []).id
+    create(storage, sid, {"a": 7})
+    storage.update_trial(sid, 0, [RUNNING], state=COMPLETED, score=0.5)
+    storage.close()
+    with sqlite3.connect(path) as conn:  # what tunewise 0.1 with schema 1 wrote
+        for column in ("budget", "bracket", "rungs"):
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        conn.execute("UPDATE tunewise_info SET value = '1' WHERE key = 'schema_version'")
+    storage = get_storage(f"sqlite:///{path}")
+    assert storage.schema_version == SCHEMA_VERSION == 2
+    [t] = storage.get_trials(sid)
+    assert (t.hyperparameters, t.score, t.budget, t.rungs) == ({"a": 7}, 0.5, None, {})
+    create(storage, sid)
+    assert storage.update_trial(sid, 1, [RUNNING], state=TrialState.PAUSED, budget=3, rungs={3: 0.25})
+    assert storage.get_trial(sid, 1).rungs == {3: 0.25}
+    storage.close()

@@ -20,7 +20,7 @@ class ASHAScheduler(RungScheduler):
     results at its rung and is never promoted.
 
     >>> ASHAScheduler(max_epochs=52, factor=3).rungs
-    [1, 2, 6, 18, 52]
+    [2, 6, 18, 52]
     """
 
     name = "asha"

@@ -8,7 +8,9 @@
 'completed'
 """
 
-from .errors import FailedTrialError, SpaceError, SpaceExhaustedError, TrialPruned
+from . import schedulers
+from .errors import (FailedTrialError, SearchFinishedError, SpaceError, SpaceExhaustedError,
+                     TrialPruned, TrialsPendingError)
 from .objective import Objective
 from .space import HyperParameters
 from .study import Study, load_study
@@ -18,4 +20,4 @@ __version__ = "0.1.0"
 
 __all__ = ["HyperParameters", "Objective", "Study", "load_study", "Trial", "FrozenTrial",
            "TrialState", "FailedTrialError", "TrialPruned", "SpaceError", "SpaceExhaustedError",
-           "__version__"]
+           "SearchFinishedError", "TrialsPendingError", "schedulers", "__version__"]

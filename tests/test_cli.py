@@ -452,3 +452,63 @@ def test_shipped_examples_run(tmp_path, monkeypatch, capsys):
     assert "study 'command': 2 trials (2 completed)" in out
     study = tunewise.load_study("command", "sqlite:///tunewise.db")
     assert all(0.5 < t.score <= 1.0 for t in study.trials)
+
+
+# -- a study with a scheduler ---------------------------------------------------------------
+MF_TRAIN_PY = textwrap.dedent('''
+    def train(trial):
+        x = trial.hp.Float("x", 0.0, 1.0)
+        for step in range(trial.resume_step + 1, trial.budget + 1):
+            trial.report(step, {"loss": x / step})
+        return {"loss": x / trial.budget}
+''')
+
+
+def _hyperband_study(work):
+    import tunewise
+
+    (work / "mf_train.py").write_text(MF_TRAIN_PY)
+    namespace: dict = {}
+    exec(MF_TRAIN_PY, namespace)
+    study = tunewise.Study("mf", objective="loss", storage=f"sqlite:///{work / 'tunewise.db'}",
+                           sampler="random", seed=0,
+                           scheduler=tunewise.schedulers.HyperbandScheduler(
+                               max_epochs=3, factor=3, hyperband_iterations=None))
+    study.optimize(namespace["train"], max_trials=6, show_progress=False)
+    return study
+
+
+def test_export_steps_gives_one_row_per_trial_and_step(work, capsys):
+    study = _hyperband_study(work)
+    reports = [(t.number, step, m["loss"]) for t in study.trials for step, m in t.intermediate.items()]
+    rc, out, _ = cli(capsys, "export", "--study", "mf", "--steps")
+    assert rc == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(int(r["number"]), int(r["step"]), float(r["loss"])) for r in rows] == reports
+    assert set(rows[0]) == {"number", "state", "step", "loss"}
+    rc, out, _ = cli(capsys, "export", "--study", "mf", "--steps", "--format", "json")
+    assert [(r["number"], r["step"], r["metrics"]["loss"]) for r in json.loads(out)] == reports
+    rc, out, _ = cli(capsys, "export", "--study", "mf", "--format", "json")  # per trial
+    trials = json.loads(out)
+    assert [t["budget"] for t in trials] == [t.budget for t in study.trials]
+    assert {b for t in trials for b in t["rungs"]} == {"1", "3"}
+    rc, out, _ = cli(capsys, "export", "--study", "mf")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["stopped"] for r in rows] == [str(t.state.value == "paused") for t in study.trials]
+
+
+def tunewise_load(name, work):
+    import tunewise
+
+    return tunewise.load_study(name, f"sqlite:///{work / 'tunewise.db'}")
+
+
+def test_run_resumes_a_study_made_with_a_scheduler(work, capsys):
+    study = _hyperband_study(work)
+    n = len(study.trials)
+    rc, _, err = cli(capsys, "run", "mf_train.py:train", "--study", "mf", "--max-trials",
+                     str(n + 2), "--quiet")
+    assert rc == 0, err  # the stored scheduler is used; no settings conflict
+    study = tunewise_load("mf", work)
+    assert len(study.trials) == n + 2
+    assert {t.bracket for t in study.trials} >= {0, 1}  # the schedule went on

@@ -29,6 +29,10 @@ class AutoSampler(Sampler):
       grows with the cube of the number of trials, and for large spaces, where its
       candidate search thins out.
 
+    With a multi-fidelity scheduler (Hyperband, ASHA) the rule is the same, applied to the
+    history the scheduler shows samplers: the results at one budget, in the manner of BOHB
+    (see ``tunewise.schedulers.base.RungScheduler.sampler_trials``).
+
     Both samplers read the same history, so a study switches from one to the other without
     losing anything, and a resumed study makes the same choice at the same point.
 

@@ -42,3 +42,11 @@ def test_compare_samplers_example(tmp_path):
     lines = [line for line in out.splitlines() if "best val_accuracy" in line]
     assert [line.split(":")[0].strip() for line in lines] == ["random", "bayesian", "tpe", "auto"]
     assert all(0.0 < float(line.split("val_accuracy ")[1].split()[0]) <= 1.0 for line in lines)
+
+
+def test_hyperband_torch_example(tmp_path):
+    pytest.importorskip("torch")
+    out = run([str(EXAMPLES / "hyperband_torch.py")], tmp_path)
+    assert "17 configurations, 23 runs" in out
+    assert "epochs trained: 75 (retraining from scratch at every rung: 87)" in out
+    assert "best val_accuracy" in out

@@ -571,7 +571,8 @@ class Study:
     def _report(self, trial: Trial, step: int, metrics: dict[str, Any]) -> None:
         self._storage.add_step(self._id, trial.number, step, metrics)
         trial._intermediate[step] = metrics
-        if self.scheduler is not None:
+        # Only a scheduler that stops trials mid-run reads the history here.
+        if self.scheduler is not None and type(self.scheduler).should_prune is not Scheduler.should_prune:
             ctx = ScheduleContext(self._storage.get_trials(self._id), self.objectives[0])
             why = self.scheduler.should_prune(ctx, trial._base(), step)
             if why:

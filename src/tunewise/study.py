@@ -265,7 +265,7 @@ class Study:
                     self._scheduled_out, self._exhausted = True, space_done
                     return None
                 if not decision.is_new:  # continue a paused trial: claim it, and its slot
-                    slot = {"key": decision.key} if decision.key is not None else {}
+                    slot = {"claim": decision.key} if decision.key is not None else {}
                     if storage.update_trial(self._id, decision.number, [TrialState.PAUSED],
                                             state=TrialState.RUNNING, budget=decision.budget,
                                             worker=self._worker, finished=None, error=None,

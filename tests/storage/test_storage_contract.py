@@ -568,21 +568,25 @@ def test_budget_bracket_and_rungs_round_trip(store):
         assert (t.resume_step, t.budget_reached) == (9, 9)
 
 
-def test_a_claim_moves_to_a_free_key_only(store):
-    """A promotion claims its slot by moving the trial's key: a slot that another trial
-    holds is refused (False) and changes nothing."""
+def test_a_claim_is_taken_once_and_for_good(store):
+    """A promotion claims its slot with the state change: a slot claimed before (by any
+    trial, whatever became of it since) is refused (False) and nothing changes."""
     st = store.storage
     sid = store.study()
-    create(st, sid, key="slot:0:0", state=TrialState.PAUSED)
-    create(st, sid, key="slot:0:1", state=TrialState.PAUSED)
-    assert st.update_trial(sid, 0, [TrialState.PAUSED], state=RUNNING, key="slot:1:0") is True
+    for _ in range(3):
+        create(st, sid, state=TrialState.PAUSED)
+    assert st.update_trial(sid, 0, [TrialState.PAUSED], state=RUNNING, claim="slot:1:0") is True
     before = snapshot(st.get_trials(sid))
-    assert st.update_trial(sid, 1, [TrialState.PAUSED], state=RUNNING, key="slot:1:0") is False
+    assert st.update_trial(sid, 1, [TrialState.PAUSED], state=RUNNING, claim="slot:1:0") is False
     assert snapshot(st.get_trials(sid)) == before
-    assert st.get_trial(sid, 1).state == TrialState.PAUSED
-    with pytest.raises(DuplicatePointError):  # the moved claim is held ...
-        create(st, sid, key="slot:1:0")
-    create(st, sid, key="slot:0:0")  # ... and the one it left is free
+    assert st.update_trial(sid, 0, [RUNNING], state=TrialState.PAUSED) is True
+    assert st.update_trial(sid, 0, [TrialState.PAUSED], state=RUNNING, claim="slot:1:0") is False
+    assert st.update_trial(sid, 2, [TrialState.PAUSED], state=RUNNING, claim="slot:1:1") is True
+    assert st.update_trial(sid, 1, [RUNNING], claim="slot:1:2") is False  # wrong state: not claimed
+    assert st.update_trial(sid, 1, [TrialState.PAUSED], state=RUNNING, claim="slot:1:2") is True
+    other = store.study(n="other")  # claims are per study
+    create(st, other, state=TrialState.PAUSED)
+    assert st.update_trial(other, 0, [TrialState.PAUSED], state=RUNNING, claim="slot:1:0") is True
 
 
 def test_a_schema_1_file_is_upgraded_and_keeps_its_trials(tmp_path):

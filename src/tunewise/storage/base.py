@@ -82,8 +82,9 @@ class BaseStorage(abc.ABC):
                      **fields: Any) -> bool:
         """Set ``fields`` on the trial if its state is one of ``expected``; False if not.
         Fields: state, hyperparameters, metrics, score, score_std, executions, error,
-        traceback, started, finished, worker, attempts, seed, budget, bracket, rungs; ``key``,
-        a new claim that no other trial of the study holds (False if one does); and
+        traceback, started, finished, worker, attempts, seed, budget, bracket, rungs;
+        ``claim``, a key claimed for good in the same step (False, and nothing changed, if
+        the study's trials or claims hold it already: how a promotion takes its slot); and
         ``space``, hyperparameter definitions merged into the study's space in the same
         transaction, so that no other worker sees the trial's values without their
         definitions."""

@@ -32,6 +32,7 @@ class InMemoryStorage(BaseStorage):
         self._studies: dict[str, StudyInfo] = {}
         self._trials: dict[int, list[FrozenTrial]] = {}
         self._keys: dict[int, set[str]] = {}
+        self._claims: dict[int, set[str]] = {}
         self._queued: dict[int, set[int]] = {}
         self._next_id = 1
 
@@ -65,6 +66,7 @@ class InMemoryStorage(BaseStorage):
             info = self._studies.pop(name, None)
             if info is not None:
                 del self._trials[info.id], self._keys[info.id]
+                self._claims.pop(info.id, None)
                 self._queued.pop(info.id, None)
 
     def merge_space(self, study_id, space):
@@ -114,12 +116,12 @@ class InMemoryStorage(BaseStorage):
             record = self._trials[study_id][number]
             if record.state not in tuple(expected):
                 return False
-            key = fields.get("key", record.key)
-            if key != record.key:  # a claim moved to another slot (unique within the study)
-                if key in self._keys[study_id]:
+            claim = fields.pop("claim", None)
+            if claim is not None:
+                claims = self._claims.setdefault(study_id, set())
+                if claim in claims:
                     return False
-                self._keys[study_id].discard(record.key)  # type: ignore[arg-type]
-                self._keys[study_id].add(key)
+                claims.add(claim)
             space = fields.pop("space", None)
             if space:
                 self.merge_space(study_id, space)

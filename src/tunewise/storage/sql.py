@@ -83,6 +83,14 @@ _steps = sa.Table(
     sa.ForeignKeyConstraint(["study_id", "number"], ["trials.study_id", "trials.number"],
                             ondelete="CASCADE"),
 )
+# Slots a scheduler's promotions claim: one row per claim, never released, so that no two
+# workers fill one slot of a round, however stale their view.
+_claims = sa.Table(
+    "claims", _meta,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+)
 
 _JSON_FIELDS = {"hyperparameters": "params", "metrics": "metrics", "score": "score",
                 "score_std": "score_std", "executions": "executions", "rungs": "rungs"}
@@ -287,6 +295,7 @@ class SQLStorage(BaseStorage):
             if sid is None:
                 return
             conn.execute(sa.delete(_steps).where(_steps.c.study_id == sid))
+            conn.execute(sa.delete(_claims).where(_claims.c.study_id == sid))
             conn.execute(sa.delete(_trials).where(_trials.c.study_id == sid))
             conn.execute(sa.delete(_studies).where(_studies.c.id == sid))
         with self._lock:
@@ -363,6 +372,7 @@ class SQLStorage(BaseStorage):
 
     def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
         space = fields.pop("space", None)
+        claim = fields.pop("claim", None)
         values: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "state":
@@ -374,8 +384,6 @@ class SQLStorage(BaseStorage):
                     values["value"] = first
             elif name in _PLAIN_FIELDS:
                 values[name] = value
-            elif name == "key":  # a claim moved to another slot (unique within the study)
-                values["claim_key"] = value
             else:
                 raise TypeError(f"update_trial: unknown field {name!r}")
         expected = tuple(sorted(TrialState(s).value for s in expected))
@@ -389,7 +397,9 @@ class SQLStorage(BaseStorage):
                     raise _NotInState
                 if space:
                     self._merge_space(conn, study_id, space)
-        except (_NotInState, IntegrityError):  # not in the state, or the new key is taken
+                if claim is not None:  # taken already: IntegrityError rolls it all back
+                    conn.execute(sa.insert(_claims).values(study_id=study_id, key=claim))
+        except (_NotInState, IntegrityError):  # not in the state, or the claim is taken
             return False
         return True
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import hashlib
 import logging
 import math
 import os
 import re
+import shutil
 import socket
 import statistics
 import tempfile
@@ -139,6 +142,9 @@ class Study:
         self._space = HyperParameters()
         self._load_space(info.space)
         self._worker = _worker_id()
+        self._checkpoint_root: str | None = None
+        if overwrite and os.path.isdir(self.checkpoint_root):  # afresh: old checkpoints go too
+            shutil.rmtree(self.checkpoint_root, ignore_errors=True)
         self._exhausted = False
         self._scheduled_out = False  # the scheduler had nothing to run at the last ask
         self.stop_reason: str | None = None
@@ -207,14 +213,39 @@ class Study:
 
     @property
     def checkpoint_root(self) -> str:
-        """Where trials keep their checkpoints: beside an SQLite file, else a temp folder."""
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
-        url = self._storage.url
-        if url.startswith("sqlite:///") and ":memory:" not in url:
-            path = url[len("sqlite:///"):]
-            return os.path.join(os.path.dirname(os.path.abspath(path)),
-                                f"{os.path.basename(path)}.checkpoints", safe)
-        return os.path.join(tempfile.gettempdir(), "tunewise-checkpoints", safe)
+        """Where trials keep their checkpoints: beside an SQLite file; for a study in memory,
+        a temporary folder of this process's own; for a database server, a temporary folder
+        named after its URL and the study."""
+        if self._checkpoint_root is None:
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
+            url = self._storage.url
+            if url.startswith("sqlite:///") and ":memory:" not in url:
+                path = url[len("sqlite:///"):]
+                self._checkpoint_root = os.path.join(
+                    os.path.dirname(os.path.abspath(path)), f"{os.path.basename(path)}.checkpoints", safe)
+            elif "://" in url and ":memory:" not in url and url != "sqlite://":
+                digest = hashlib.sha1(url.encode()).hexdigest()[:12]
+                self._checkpoint_root = os.path.join(tempfile.gettempdir(), "tunewise-checkpoints",
+                                                     digest, safe)
+            else:  # the storage dies with the process, and so do the checkpoints
+                base = getattr(self._storage, "_checkpoint_base", None)
+                if base is None:
+                    base = tempfile.mkdtemp(prefix="tunewise-checkpoints-")
+                    atexit.register(shutil.rmtree, base, True)
+                    self._storage._checkpoint_base = base  # type: ignore[attr-defined]
+                self._checkpoint_root = os.path.join(base, safe)
+        return self._checkpoint_root
+
+    def _clear_checkpoints(self, number: int) -> None:
+        """A new trial starts without a checkpoint, whatever an earlier study of the same
+        name left under its number."""
+        root = self.checkpoint_root
+        if not os.path.isdir(root):
+            return
+        prefix = f"trial_{number:05d}"
+        for entry in os.listdir(root):
+            if entry == prefix or entry.startswith(prefix + "_execution_"):
+                shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
 
     @property
     def trials(self) -> list[FrozenTrial]:
@@ -298,7 +329,10 @@ class Study:
             except DuplicatePointError:  # another worker took that point: look again
                 trials = storage.get_trials(self._id)
                 continue
-            return None if record is None else self._handle(record)
+            if record is None:
+                return None
+            self._clear_checkpoints(record.number)
+            return self._handle(record)
         raise RuntimeError(
             f"Study {self.name!r}: could not claim a new point after {_CLAIM_TRIES} tries; "
             "other workers keep taking the same points.")

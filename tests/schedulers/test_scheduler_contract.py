@@ -451,3 +451,31 @@ def test_each_execution_keeps_its_own_checkpoint(tmp_path):
     study.optimize(train, executions_per_trial=2, show_progress=False)
     assert any(t.rungs and len(t.rungs) > 1 for t in study.trials)  # some resumed
     assert all(len(f) == 2 for f in folders.values())
+
+
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_a_new_trial_never_finds_an_old_studys_checkpoint(tmp_path, where):
+    """Checkpoints belong to one study: a study made again under the same name (overwritten,
+    or in memory in another run) starts every trial without a checkpoint."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}" if where == "sqlite" else None
+    found = []
+
+    def train(trial):
+        trial.hp.Float("x", 0.0, 1.0)
+        path = os.path.join(trial.checkpoint_dir, "ckpt.json")
+        found.append(os.path.exists(path))
+        with open(path, "w") as f:
+            json.dump({"epoch": trial.budget}, f)
+        return 0.5
+
+    roots = []
+    for _ in range(2):
+        study = Study("same-name", objective=Objective("acc", "max"), sampler="random", seed=0,
+                      storage=storage, overwrite=True)
+        study.optimize(train, max_trials=3, show_progress=False)
+        roots.append(study.checkpoint_root)
+    assert found == [False] * 6
+    if where == "memory":  # each in-memory storage has its own folder
+        assert roots[0] != roots[1]
+    else:
+        assert roots[0] == roots[1] == str(tmp_path / "study.db.checkpoints" / "same-name")

@@ -28,6 +28,7 @@ from tunewise import (
     Objective,
     SpaceExhaustedError,
     Study,
+    TrialPruned,
     TrialState,
 )
 from tunewise.samplers import Sampler, SamplingContext, make_sampler
@@ -729,19 +730,35 @@ def fails_beyond(trial):
     return {"loss": (0.6 - x) + (y - 0.3) ** 2}
 
 
+def pruned_beyond(trial):
+    """As ``fails_beyond``, but the trials there are stopped early (pruned): under a
+    multi-fidelity scheduler, the model sees trials stopped below its budget as pruned."""
+    try:
+        return fails_beyond(trial)
+    except FailedTrialError:
+        raise TrialPruned("worse than the median") from None
+
+
 @model_based
-def test_proposals_steer_away_from_where_training_fails(sampler):
+@pytest.mark.parametrize("stopped", [TrialState.FAILED, TrialState.PRUNED])
+def test_proposals_steer_away_from_where_training_fails(sampler, stopped, request):
+    if sampler == "tpe" and stopped == TrialState.PRUNED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "TPE counts a pruned trial as a bad result that ran, not as a failure; here, where "
+            "the optimum borders the pruned region, its density ratio alone lands there 44% "
+            "of the time (random search: 40%)")))
     share = []
+    fn = fails_beyond if stopped == TrialState.FAILED else pruned_beyond
     for seed in range(4):
-        study = run(fails_beyond, sampler, 30, seed=seed)
+        study = run(fn, sampler, 30, seed=seed)
         trials = study.trials
-        assert all((t.state == TrialState.FAILED) == (t.hyperparameters["x"] > 0.6) for t in trials)
+        assert all((t.state == stopped) == (t.hyperparameters["x"] > 0.6) for t in trials)
         # the proposals made once the model has STARTUP completed trials to learn from
         completed = np.cumsum([t.state == TrialState.COMPLETED for t in trials])
         later = trials[int(np.argmax(completed >= STARTUP)) + 1:]
         assert len(later) >= 8
-        share.append(np.mean([t.state == TrialState.FAILED for t in later]))
-    # random search fails 40% of the time here
+        share.append(np.mean([t.state == stopped for t in later]))
+    # random search lands there 40% of the time
     assert np.mean(share) < 0.25, share
 
 

@@ -15,6 +15,7 @@ from .base import Sampler, SamplingContext
 from .random import RandomSampler
 
 _PENDING = (TrialState.RUNNING, TrialState.WAITING)
+_WORST = (TrialState.FAILED, TrialState.PRUNED)
 
 
 class BayesianSampler(Sampler):
@@ -38,8 +39,8 @@ class BayesianSampler(Sampler):
       points. Beyond ``fit_points`` trials the kernel's hyperparameters are fitted on a subset
       (the best quarter and a random sample of the rest); the model is always conditioned
       on every trial.
-    - **Failures and pending trials.** A failed trial enters the model with the worst value
-      seen, so proposals move away from where training fails. A running trial enters with the
+    - **Failures and pending trials.** A failed or pruned trial enters the model with the
+      worst value seen, so proposals move away from where training fails or falls behind. A running trial enters with the
       model's own prediction (the "kriging believer"), which removes the uncertainty around it:
       parallel workers get different proposals.
     - **The acquisition.** The logarithm of expected improvement, computed stably far in the
@@ -333,7 +334,9 @@ class _Model:
         rng = ctx.rng
         y = _warp(_losses(completed, ctx.objectives, rng))
         self.y_completed = y
-        failed = [t for t in ctx.trials if t.state == TrialState.FAILED and t.hyperparameters]
+        # Failed trials, and pruned ones (stopped early for doing worse than the rest; under a
+        # multi-fidelity scheduler, those stopped below the budget the model learns from).
+        failed = [t for t in ctx.trials if t.state in _WORST and t.hyperparameters]
         pending = [t for t in ctx.trials if t.state in _PENDING and t.hyperparameters]
         X = layout.encode_trials(completed, cache)
         if failed:  # failures count as the worst result seen

@@ -20,9 +20,9 @@ SCRIPT = Path(__file__).parent / "scripts" / "search.py"
 pytestmark = pytest.mark.slow
 
 
-def command(tmp_path, sampler, max_trials, sleep=0.0, slow=-1):
+def command(tmp_path, sampler, max_trials, sleep=0.0, slow=-1, meet=False):
     return [sys.executable, str(SCRIPT), str(tmp_path / "s.db"), "s", sampler, str(max_trials),
-            str(tmp_path / "runs.log"), str(sleep), str(slow)]
+            str(tmp_path / "runs.log"), str(sleep), str(slow)] + ([str(tmp_path)] if meet else [])
 
 
 def runs(tmp_path):
@@ -76,7 +76,7 @@ def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(tmp_path, sa
 @pytest.mark.parametrize("sampler", ["random", "grid"])
 def test_two_processes_on_one_sqlite_file(tmp_path, sampler):
     max_trials = 30
-    cmd = command(tmp_path, sampler, max_trials, sleep=0.02)
+    cmd = command(tmp_path, sampler, max_trials, sleep=0.02, meet=True)  # both search at once
     children = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     errors = [child.communicate(timeout=180)[1] for child in children]
     assert [child.returncode for child in children] == [0, 0], errors

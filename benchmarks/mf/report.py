@@ -288,13 +288,22 @@ def _seed_text(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
+def _shown(path: Path) -> Path:
+    """The path relative to the working directory when it lies below it (reports are
+    committed; a machine's absolute path means nothing elsewhere)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(path)
+
+
 def markdown(a: Analysis, command: str, cache: Path, mono: dict[str, dict[str, float]]) -> str:
     tw = [m for m in a.methods if m.startswith("tunewise-")]
     comps = [m for m in a.methods if m in COMPETITORS or not m.startswith("tunewise-")]
     lines = [(f"# Multi-fidelity on LCBench (epoch = fidelity) — {len(a.methods)} methods, "
              f"{len(a.tasks)} tasks, seeds {_seed_text(a.seeds)}"), "",
              (f"Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')} from the runs "
-             f"in `{cache}`; command: `{command}`."), "",
+             f"in `{_shown(cache)}`; command: `{command}`."), "",
              (f"Cost budget per task and seed: C_max = the cost of random search's {a.n_full} "
              "full-budget (52-epoch) evaluations. Cost = the surrogate's `time` for the epochs "
              "trained (a resumed trial pays only for its new epochs). One cost *unit* = C_max / "

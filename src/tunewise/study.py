@@ -276,8 +276,9 @@ class Study:
             f"plans ({self.scheduler!r}).")
 
     def _ask(self, max_trials: int | None) -> Trial | None:
-        """Claim a queued trial or create a new one; None when the budget is spent or the
-        space is exhausted."""
+        """Claim a queued trial, continue a paused one the scheduler promotes, or create a
+        new one; None when the budget is spent, the space is exhausted or the scheduler has
+        nothing to run now (``_scheduled_out``)."""
         storage, now = self._storage, time.time()
         trials = storage.get_trials(self._id)
         if storage.has_queued(self._id):

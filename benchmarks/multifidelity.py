@@ -64,28 +64,6 @@ def _tunewise_importable() -> None:
                 [str(src)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
-def parse_seeds(text: str) -> list[int]:
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            seeds += list(range(int(lo), int(hi) + 1))
-        else:
-            seeds.append(int(part))
-    if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"--seeds: expected e.g. 0-9 or 0,3,5, got {text!r}")
-    return list(dict.fromkeys(seeds))
-
-
-def parse_list(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"]:  # internal: one run in this interpreter (DEHB's venv)
@@ -95,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(method, task, int(seed), int(n_full), path)
     _tunewise_importable()
 
+    from harness import load_run, parse_list, parse_seeds
     from mf.methods import DEFAULT_METHODS, METHODS
-    from mf.runs import cached_ok, check_available, lib_key, load_run, run_all, run_path
+    from mf.runs import cached_ok, check_available, lib_key, run_all, run_path
     from quality import problems as P
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

@@ -44,32 +44,11 @@ DEFAULT_OUT = HERE / "out" / "quality"
 _COST = {"kt-bayesian": 10, "smac": 8, "optuna-gp": 6, "tunewise-bayesian": 3, "tunewise-auto": 3}
 
 
-def parse_seeds(text: str) -> list[int]:
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            seeds += list(range(int(lo), int(hi) + 1))
-        else:
-            seeds.append(int(part))
-    if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"--seeds: expected e.g. 0-9 or 0,3,5, got {text!r}")
-    return list(dict.fromkeys(seeds))
-
-
-def parse_list(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
+    from harness import load_run, parse_list, parse_seeds
     from quality import problems as P
     from quality.report import write_report
-    from quality.runs import cached_ok, lib_key, load_run, run_all, run_path
+    from quality.runs import cached_ok, lib_key, run_all, run_path
     from quality.samplers import DEFAULT_SAMPLERS, SAMPLERS, check_available
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

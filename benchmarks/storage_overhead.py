@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import os
-import hashlib
 import platform
 import shutil
 import statistics

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from harness import one_thread
 from quality import problems as P
 
 from .surrogate import MAX_EPOCH, Task
@@ -151,15 +152,6 @@ class Recorder:
         """Start the overhead clock for the next evaluation."""
         self._mark = time.perf_counter()
         self._sur_mark = self.surrogate_s
-
-
-def one_thread() -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
 
 
 # ---------------------------------------------------------------------------------------------

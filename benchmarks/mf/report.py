@@ -32,30 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import fmt_mean_se, json_num, load_runs, mean_se, seed_text, shown
 
 from .methods import COMPETITORS, METHODS, RANDOM
 from .surrogate import time_monotonicity
 
 GUESS_CONFIGS = 2000
-
-
-def load_runs(cache: Path) -> list[dict[str, Any]]:
-    runs = []
-    for f in sorted((Path(cache) / "runs").glob("*/*/seed-*.json")):
-        try:
-            runs.append(json.loads(f.read_text()))
-        except (OSError, ValueError):
-            continue
-    return runs
-
-
-def _mean_se(xs: list[float]) -> tuple[float, float, int]:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return float("nan"), float("nan"), 0
-    m = statistics.fmean(xs)
-    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
-    return m, se, len(xs)
 
 
 def guess_regret(task: str, n: int = GUESS_CONFIGS, seed: int = 12345) -> float:
@@ -210,10 +192,10 @@ class Analysis:
         return float(np.median(meds))
 
     def auc_stat(self, t: str, m: str) -> tuple[float, float, int]:
-        return _mean_se(list(self.aucs.get((t, m), {}).values()))
+        return mean_se(list(self.aucs.get((t, m), {}).values()))
 
     def final_stat(self, t: str, m: str) -> tuple[float, float, int]:
-        return _mean_se(list(self.finals.get((t, m), {}).values()))
+        return mean_se(list(self.finals.get((t, m), {}).values()))
 
     def auc_wins(self, m: str, other: str) -> tuple[int, int]:
         """(tasks where m's mean AUC < other's, tasks with both)."""
@@ -274,36 +256,13 @@ def _speed_text(s: dict[str, Any]) -> str:
     return f"{txt} ({s['never']}/{s['runs']} never)" if s["never"] else txt
 
 
-def _fmt(m: float, se: float, n: int, digits: int = 4) -> str:
-    if n == 0 or not math.isfinite(m):
-        return "—"
-    if not math.isfinite(se):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ± {se:.{digits}f}"
-
-
-def _seed_text(seeds: list[int]) -> str:
-    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
-
-
-def _shown(path: Path) -> Path:
-    """The path relative to the working directory when it lies below it (reports are
-    committed; a machine's absolute path means nothing elsewhere)."""
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return Path(path)
-
-
 def markdown(a: Analysis, command: str, cache: Path, mono: dict[str, dict[str, float]]) -> str:
     tw = [m for m in a.methods if m.startswith("tunewise-")]
     comps = [m for m in a.methods if m in COMPETITORS or not m.startswith("tunewise-")]
     lines = [(f"# Multi-fidelity on LCBench (epoch = fidelity) — {len(a.methods)} methods, "
-             f"{len(a.tasks)} tasks, seeds {_seed_text(a.seeds)}"), "",
+             f"{len(a.tasks)} tasks, seeds {seed_text(a.seeds)}"), "",
              (f"Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')} from the runs "
-             f"in `{_shown(cache)}`; command: `{command}`."), "",
+             f"in `{shown(cache)}`; command: `{command}`."), "",
              (f"Cost budget per task and seed: C_max = the cost of random search's {a.n_full} "
              "full-budget (52-epoch) evaluations. Cost = the surrogate's `time` for the epochs "
              "trained (a resumed trial pays only for its new epochs). One cost *unit* = C_max / "
@@ -349,7 +308,7 @@ def markdown(a: Analysis, command: str, cache: Path, mono: dict[str, dict[str, f
               "| method | " + " | ".join(f"LC {t}" for t in a.tasks) + " |",
               "|---|" + "---:|" * len(a.tasks)]
     for m in a.methods:
-        lines.append(f"| {m} | " + " | ".join(_fmt(*a.auc_stat(t, m)) for t in a.tasks) + " |")
+        lines.append(f"| {m} | " + " | ".join(fmt_mean_se(*a.auc_stat(t, m), digits=4) for t in a.tasks) + " |")
     lines.append("")
     if tw and comps:
         lines += ["### Fraction of tasks where the tunewise method's mean AUC is lower", "",
@@ -367,7 +326,7 @@ def markdown(a: Analysis, command: str, cache: Path, mono: dict[str, dict[str, f
               "| method | " + " | ".join(f"LC {t}" for t in a.tasks) + " |",
               "|---|" + "---:|" * len(a.tasks)]
     for m in a.methods:
-        lines.append(f"| {m} | " + " | ".join(_fmt(*a.final_stat(t, m)) for t in a.tasks) + " |")
+        lines.append(f"| {m} | " + " | ".join(fmt_mean_se(*a.final_stat(t, m), digits=4) for t in a.tasks) + " |")
     lines.append("")
     # per-task speed-up detail
     lines += ["## Per-task speed-up detail", "",
@@ -402,9 +361,9 @@ def markdown(a: Analysis, command: str, cache: Path, mono: dict[str, dict[str, f
     for t in a.tasks:
         rnd = a.by.get((t, RANDOM), {})
         cm = statistics.fmean(r.rec["c_max"] for r in rnd.values()) if rnd else float("nan")
-        fr = _mean_se([a.threshold[(t, s)] for s in rnd])
+        fr = mean_se([a.threshold[(t, s)] for s in rnd])
         mo = mono.get(t, {})
-        lines.append(f"| {t} | {cm:.0f} | {_fmt(*fr)} | {a.guess[t]:.4f} | "
+        lines.append(f"| {t} | {cm:.0f} | {fmt_mean_se(*fr, digits=4)} | {a.guess[t]:.4f} | "
                      f"{100 * mo.get('configs_with_a_decrease', float('nan')):.1f}% |")
     lines.append("")
     lines += ["Methods:", ""] + [f"- `{m}`: {METHODS[m][1]}" for m in a.methods if m in METHODS] + [""]
@@ -542,10 +501,6 @@ def plot_speedup(a: Analysis, path: Path) -> Path | None:
     return path
 
 
-def _j(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def summary(a: Analysis, command: str, mono: dict[str, Any]) -> dict[str, Any]:
     per_run = []
     for (t, m), d in a.by.items():
@@ -553,10 +508,10 @@ def summary(a: Analysis, command: str, mono: dict[str, Any]) -> dict[str, Any]:
             sp = a.speed.get((t, m), {}).get(s)
             sp52 = a.speed_strict.get((t, m), {}).get(s)
             per_run.append({"task": t, "method": m, "seed": s, "c_max": r.rec["c_max"],
-                            "speedup": _j(sp), "reached": sp is not None,
-                            "speedup_confirmed_at_52": _j(sp52),
-                            "auc": _j(a.aucs[(t, m)][s]), "final_regret": _j(a.finals[(t, m)][s]),
-                            "random_final_regret": _j(a.threshold.get((t, s))),
+                            "speedup": json_num(sp), "reached": sp is not None,
+                            "speedup_confirmed_at_52": json_num(sp52),
+                            "auc": json_num(a.aucs[(t, m)][s]), "final_regret": json_num(a.finals[(t, m)][s]),
+                            "random_final_regret": json_num(a.threshold.get((t, s))),
                             "evaluations": r.rec["n_evaluations"], "configs": r.rec["n_configs"],
                             "overhead_s": round(r.rec["overhead_s"], 3),
                             "anomalies": len(r.rec["anomalies"])})
@@ -567,20 +522,20 @@ def summary(a: Analysis, command: str, mono: dict[str, Any]) -> dict[str, Any]:
             am, ase, n = a.auc_stat(t, m)
             fm, fse, _ = a.final_stat(t, m)
             s52 = a.speed_summary(m, [t], True)
-            per_task.append({"task": t, "method": m, "seeds": n, "speedup_median": _j(s["median_key"]),
-                             "speedup52_median": _j(s52["median_key"]), "speedup52_never": s52["never"],
-                             "speedup_never": s["never"], "speedup_median_reached": _j(s["median_reached"]),
-                             "auc_mean": _j(am), "auc_se": _j(ase), "final_regret_mean": _j(fm),
-                             "final_regret_se": _j(fse)})
+            per_task.append({"task": t, "method": m, "seeds": n, "speedup_median": json_num(s["median_key"]),
+                             "speedup52_median": json_num(s52["median_key"]), "speedup52_never": s52["never"],
+                             "speedup_never": s["never"], "speedup_median_reached": json_num(s["median_reached"]),
+                             "auc_mean": json_num(am), "auc_se": json_num(ase), "final_regret_mean": json_num(fm),
+                             "final_regret_se": json_num(fse)})
     overall = []
     for m in a.methods:
         s = a.speed_summary(m, a.tasks)
         s52 = a.speed_summary(m, a.tasks, True)
-        overall.append({"method": m, "speedup_median_of_task_medians": _j(a.speed_median_of_task_medians(m)),
-                        "speedup_pooled_median": _j(s["median_key"]), "runs": s["runs"],
+        overall.append({"method": m, "speedup_median_of_task_medians": json_num(a.speed_median_of_task_medians(m)),
+                        "speedup_pooled_median": json_num(s["median_key"]), "runs": s["runs"],
                         "never": s["never"],
-                        "speedup52_median_of_task_medians": _j(a.speed_median_of_task_medians(m, True)),
-                        "speedup52_pooled_median": _j(s52["median_key"]), "never52": s52["never"], **{f"counts_{k}": v for k, v in a.counts(m).items()}})
+                        "speedup52_median_of_task_medians": json_num(a.speed_median_of_task_medians(m, True)),
+                        "speedup52_pooled_median": json_num(s52["median_key"]), "never52": s52["never"], **{f"counts_{k}": v for k, v in a.counts(m).items()}})
     wins = []
     comps = [m for m in a.methods if not m.startswith("tunewise-")]
     for m in a.methods:

@@ -23,13 +23,13 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
+from harness import failed, one_thread, run_jobs, secs, write_run
 from quality.problems import REPO
 
-from .methods import METHODS, Recorder, cost_budget, drive, one_thread
+from .methods import METHODS, Recorder, cost_budget, drive
 from .surrogate import MAX_EPOCH, Task
 
 FORMAT = 1
@@ -113,13 +113,6 @@ def check_available(method: str) -> str | None:
     return None
 
 
-def load_run(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def cached_ok(record: dict[str, Any] | None, n_full: int, key: str | None,
               reuse_stale: bool) -> tuple[bool, str]:
     """(reuse it?, why not)."""
@@ -196,14 +189,6 @@ def run_one(method: str, task: str, seed: int, n_full: int) -> dict[str, Any]:
     }
 
 
-def write_run(record: dict[str, Any], path: str | Path) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, separators=(",", ":")))
-    tmp.replace(p)  # atomic: a killed run leaves no half-written file
-
-
 def _summary(record: dict[str, Any], path: str) -> dict[str, Any]:
     ev = record["evaluations"]
     return {"method": record["method"], "task": record["task"], "seed": record["seed"],
@@ -220,12 +205,10 @@ def _job(method: str, task: str, seed: int, n_full: int, path: str) -> dict[str,
         if method == "dehb":
             return _dehb_job(task, seed, n_full, path)
         record = run_one(method, task, seed, n_full)
-        write_run(record, path)
+        write_run(record, path, compact=True)
         return _summary(record, path)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is reported, the rest go on)
-        return {"method": method, "task": task, "seed": seed,
-                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                "wall_s": time.perf_counter() - t0}
+        return failed({"method": method, "task": task, "seed": seed}, exc, t0)
 
 
 def _dehb_job(task: str, seed: int, n_full: int, path: str) -> dict[str, Any]:
@@ -243,52 +226,24 @@ def worker_main(method: str, task: str, seed: int, n_full: int, path: str) -> in
     """``multifidelity.py --worker``: one run in this interpreter (DEHB's venv), written to
     ``path``; prints the summary as one JSON line."""
     record = run_one(method, task, seed, n_full)
-    write_run(record, path)
+    write_run(record, path, compact=True)
     print(json.dumps(_summary(record, path)))
     return 0
 
 
-def _secs(x: float) -> str:
-    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.1f} s"
+def _line(res: dict[str, Any]) -> str:
+    reg = f"{res['regret']:.4f}" if res["regret"] is not None else "none"
+    warn = f", {res['anomalies']} ANOMALIES" if res["anomalies"] else ""
+    return (f"{secs(res['wall_s']):>8s} (library {secs(res['overhead_s'])}), "
+            f"{res['n']} evaluations of {res['configs']} configs, final regret {reg} "
+            f"({res['stop']}){warn}")
 
 
 def run_all(jobs_list: list[tuple[str, str, int, int, str]], jobs: int,
             log: Any = sys.stderr) -> list[dict[str, Any]]:
     """Run the (method, task, seed, n_full, path) jobs, ``jobs`` at a time, printing one line per
     finished run. Returns one result per job."""
-    results: list[dict[str, Any]] = []
-    total = len(jobs_list)
-    t_start = time.perf_counter()
-
-    def report(res: dict[str, Any]) -> None:
-        results.append(res)
-        head = f"[{len(results)}/{total}] {res['method']:24s} {res['task']:7s} seed {res['seed']:<3d}"
-        if "error" in res:
-            print(f"{head} FAILED after {res['wall_s']:.1f} s: {res['error']}", file=log, flush=True)
-            return
-        reg = f"{res['regret']:.4f}" if res["regret"] is not None else "none"
-        warn = f", {res['anomalies']} ANOMALIES" if res["anomalies"] else ""
-        print(f"{head} {_secs(res['wall_s']):>8s} (library {_secs(res['overhead_s'])}), "
-              f"{res['n']} evaluations of {res['configs']} configs, final regret {reg} "
-              f"({res['stop']}){warn}  [elapsed {time.perf_counter() - t_start:.0f} s]",
-              file=log, flush=True)
-
-    if jobs <= 1:
-        for job in jobs_list:
-            report(_job(*job))
-        return results
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    # spawn: each worker starts clean and reads the one-thread settings before numpy loads.
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                initializer=one_thread) as pool:
-        futures = {pool.submit(_job, *job): job for job in jobs_list}
-        for fut in cf.as_completed(futures):
-            try:
-                report(fut.result())
-            except Exception as exc:  # noqa: BLE001  (a worker died: killed, out of memory)
-                m, t, seed, _n, _p = futures[fut]
-                report({"method": m, "task": t, "seed": seed,
-                        "error": f"worker died: {type(exc).__name__}: {exc}", "wall_s": 0.0})
-    return results
+    return run_jobs(_job, jobs_list, jobs, _line,
+                    head=lambda j: {"method": j[0], "task": j[1], "seed": j[2]},
+                    label=lambda r: f"{r['method']:24s} {r['task']:7s} seed {r['seed']:<3d}",
+                    log=log)

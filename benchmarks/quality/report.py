@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import fmt_mean_se, json_num, load_runs, mean_se, seed_text
 
 from .problems import get_problem, problem_family
 from .samplers import RANDOM, SAMPLERS
@@ -35,27 +36,8 @@ TARGET_SAMPLER = "tunewise-auto"
 FAMILY_ORDER = ["lcbench", "branin", "hartmann6", "mixed", "conditional", "digits-mlp"]
 
 
-def load_runs(out: Path) -> list[dict[str, Any]]:
-    runs = []
-    for f in sorted((Path(out) / "runs").glob("*/*/seed-*.json")):
-        try:
-            runs.append(json.loads(f.read_text()))
-        except (OSError, ValueError):
-            continue
-    return runs
-
-
 def _order(names: set[str], known: list[str]) -> list[str]:
     return [n for n in known if n in names] + sorted(n for n in names if n not in known)
-
-
-def _mean_se(xs: list[float]) -> tuple[float, float, int]:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return float("nan"), float("nan"), 0
-    m = statistics.fmean(xs)
-    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
-    return m, se, len(xs)
 
 
 def best_so_far(record: dict[str, Any], length: int) -> np.ndarray:
@@ -159,7 +141,7 @@ class Analysis:
 
     def stat(self, kind: str, p: str, s: str, b: int) -> tuple[float, float, int]:
         src = self.norm if kind == "norm" else self.raw
-        return _mean_se([float(c[b - 1]) for c in src.get((p, s), {}).values()])
+        return mean_se([float(c[b - 1]) for c in src.get((p, s), {}).values()])
 
     @property
     def lcbench(self) -> list[str]:
@@ -182,7 +164,7 @@ class Analysis:
         curves = self.family_curve(s, tasks, min(self.length[p] for p in tasks))
         if not curves or b > min(self.length[p] for p in tasks):
             return float("nan"), float("nan"), 0
-        return _mean_se([float(c[b - 1]) for c in curves.values()])
+        return mean_se([float(c[b - 1]) for c in curves.values()])
 
     # -- ranks --------------------------------------------------------------------------
     def complete(self, p: str) -> list[str]:
@@ -206,7 +188,7 @@ class Analysis:
             for i, seed in enumerate(self.seeds):
                 for j, s in enumerate(members):
                     per_seed[s][seed].append(float(ranks[i, j]))
-        return {s: _mean_se([statistics.fmean(v) for v in per_seed[s].values()]) for s in members}
+        return {s: mean_se([statistics.fmean(v) for v in per_seed[s].values()]) for s in members}
 
     # -- time ---------------------------------------------------------------------------
     def proposal_seconds(self, s: str, problems: list[str], b: int | None) -> float | None:
@@ -251,8 +233,8 @@ class Analysis:
                     others = sorted((v[0], s) for s, v in ranks.items() if s != auto)
                     ok = ranks[auto][0] <= others[0][0]
                     add(b, check, "pass" if ok else "fail",
-                        f"{auto} {_fmt(*ranks[auto], digits=2)}; "
-                        + ", ".join(f"{s} {_fmt(*ranks[s], digits=2)}" for _m, s in others))
+                        f"{auto} {fmt_mean_se(*ranks[auto], digits=2)}; "
+                        + ", ".join(f"{s} {fmt_mean_se(*ranks[s], digits=2)}" for _m, s in others))
                 a = self.family_stat(auto, b)
                 for other, factor in (("optuna-tpe", 0.7), (RANDOM, 0.5)):
                     o = self.family_stat(other, b)
@@ -264,7 +246,7 @@ class Analysis:
                     ok = a[0] <= factor * o[0]
                     ratio = f"; ratio {a[0] / o[0]:.2f}" if o[0] > 0 else ""
                     add(b, check, "pass" if ok else "fail",
-                        f"{auto} {_fmt(*a)}; {other} {_fmt(*o)}{ratio}")
+                        f"{auto} {fmt_mean_se(*a)}; {other} {fmt_mean_se(*o)}{ratio}")
             for fam, probs in self.families().items():
                 if any(b > self.length[p] for p in probs):
                     continue
@@ -281,7 +263,7 @@ class Analysis:
                 se = math.sqrt(np.nan_to_num(a[1]) ** 2 + np.nan_to_num(k[1]) ** 2)
                 worse = a[0] - k[0] > se
                 add(b, check, "fail" if worse else "pass",
-                    f"{auto} {_fmt(*a)}; kt-bayesian {_fmt(*k)}; difference "
+                    f"{auto} {fmt_mean_se(*a)}; kt-bayesian {fmt_mean_se(*k)}; difference "
                     f"{a[0] - k[0]:+.3f}, SE of the difference {se:.3f}")
         return out
 
@@ -299,13 +281,6 @@ class Analysis:
 # Output
 # ---------------------------------------------------------------------------------------------
 
-def _fmt(m: float, se: float, n: int, digits: int = 3) -> str:
-    if n == 0 or not math.isfinite(m):
-        return "—"
-    if not math.isfinite(se):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} ± {se:.{digits}f}"
-
 
 def _short(p: str) -> str:
     return p.replace("lcbench:", "LC ")
@@ -321,7 +296,7 @@ def _columns(a: Analysis) -> list[tuple[str, list[str]]]:
 
 def markdown(a: Analysis, command: str, out: Path) -> str:
     lines = [(f"# Search quality — {len(a.samplers)} samplers, {len(a.problems)} problems, "
-              f"seeds {_seed_text(a.seeds)}"),
+              f"seeds {seed_text(a.seeds)}"),
              "",
              (f"Generated {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')} from "
               f"the runs in `{out}`; command: `{command}`."),
@@ -348,9 +323,9 @@ def markdown(a: Analysis, command: str, out: Path) -> str:
                 if b not in a.budgets.get(probs[0], []):
                     cells.append("—")
                 elif c.startswith("LCBench ("):
-                    cells.append(_fmt(*a.family_stat(s, b)))
+                    cells.append(fmt_mean_se(*a.family_stat(s, b)))
                 else:
-                    cells.append(_fmt(*a.stat("norm", probs[0], s, b)))
+                    cells.append(fmt_mean_se(*a.stat("norm", probs[0], s, b)))
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
         lines += [f"## Average rank at {b} evaluations (1 = best)", "",
@@ -358,14 +333,14 @@ def markdown(a: Analysis, command: str, out: Path) -> str:
                   "|---|" + "---:|" * len(cols)]
         rank_cols = [a.ranks(probs, b) for _c, probs in cols]
         for s in a.samplers:
-            cells = [(_fmt(*r[s], digits=2) if s in r else "—") for r in rank_cols]
+            cells = [(fmt_mean_se(*r[s], digits=2) if s in r else "—") for r in rank_cols]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
         lines += [f"## Raw regret at {b} evaluations", "",
                   "| sampler | " + " | ".join(_short(p) for p in a.problems) + " |",
                   "|---|" + "---:|" * len(a.problems)]
         for s in a.samplers:
-            cells = [(_fmt(*a.stat("raw", p, s, b), digits=4) if b in a.budgets[p] else "—")
+            cells = [(fmt_mean_se(*a.stat("raw", p, s, b), digits=4) if b in a.budgets[p] else "—")
                      for p in a.problems]
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -416,12 +391,6 @@ def _num(x: float | None) -> str:
     if x is None:
         return "—"
     return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
-
-
-def _seed_text(seeds: list[int]) -> str:
-    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
 
 
 def plot(a: Analysis, path: Path, log: bool = False) -> Path | None:
@@ -502,8 +471,8 @@ def summary(a: Analysis, command: str) -> dict[str, Any]:
                 if n == 0 and math.isnan(r_m):
                     continue
                 per.append({"problem": p, "sampler": s, "budget": b, "seeds": n,
-                            "normalised_mean": _j(n_m), "normalised_se": _j(n_se),
-                            "raw_mean": _j(r_m), "raw_se": _j(r_se)})
+                            "normalised_mean": json_num(n_m), "normalised_se": json_num(n_se),
+                            "raw_mean": json_num(r_m), "raw_se": json_num(r_se)})
     fam = []
     ranks = []
     for b in a.all_budgets():
@@ -511,11 +480,11 @@ def summary(a: Analysis, command: str) -> dict[str, Any]:
             m, se, n = a.family_stat(s, b)
             if n:
                 fam.append({"family": "lcbench", "tasks": a.lcbench, "sampler": s, "budget": b,
-                            "seeds": n, "normalised_mean": _j(m), "normalised_se": _j(se)})
+                            "seeds": n, "normalised_mean": json_num(m), "normalised_se": json_num(se)})
         for label, probs in _columns(a):
             for s, (m, se, n) in a.ranks(probs, b).items():
-                ranks.append({"problems": label, "sampler": s, "budget": b, "mean_rank": _j(m),
-                              "se": _j(se), "seeds": n})
+                ranks.append({"problems": label, "sampler": s, "budget": b, "mean_rank": json_num(m),
+                              "se": json_num(se), "seeds": n})
     times = []
     for s in a.samplers:
         for f, probs in a.families().items():
@@ -542,10 +511,6 @@ def summary(a: Analysis, command: str) -> dict[str, Any]:
         "targets": a.targets(),
         "notes": a.notes,
     }
-
-
-def _j(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def write_report(out: Path, samplers: list[str] | None, problems: list[str] | None,

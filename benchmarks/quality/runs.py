@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import math
-import os
 import platform
 import socket
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
+from harness import failed, one_thread, run_jobs, secs, write_run
+
 from .problems import REPO, get_problem
-from .samplers import SAMPLERS, library_version, make_driver, one_thread, preload
+from .samplers import SAMPLERS, library_version, make_driver, preload
 
 FORMAT = 1
 
@@ -70,13 +69,6 @@ def lib_key(sampler: str) -> str | None:
     if lib == "tunewise":
         return f"tunewise-src:{tunewise_digest()}"
     return f"{lib}=={library_version(lib)}"
-
-
-def load_run(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def cached_ok(record: dict[str, Any] | None, budget: int, problem_version: str,
@@ -172,19 +164,13 @@ def run_one(sampler: str, problem_name: str, budget: int, seed: int) -> dict[str
 def _job(sampler: str, problem: str, budget: int, seed: int, path: str) -> dict[str, Any]:
     """Run and write one run; never raises (the error goes back to the parent)."""
     t0 = time.perf_counter()
+    head = {"sampler": sampler, "problem": problem, "seed": seed}
     try:
         record = run_one(sampler, problem, budget, seed)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is reported, the rest go on)
-        return {"sampler": sampler, "problem": problem, "seed": seed,
-                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                "wall_s": time.perf_counter() - t0}
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(p)  # atomic: a killed run leaves no half-written file
-    return {"sampler": sampler, "problem": problem, "seed": seed, "path": path,
-            "wall_s": record["total_s"], "proposal_s": sum(record["proposal_s"]),
+        return failed(head, exc, t0)
+    write_run(record, path)
+    return {**head, "path": path, "wall_s": record["total_s"], "proposal_s": sum(record["proposal_s"]),
             "n": record["n_evaluations"], "best": _best(record), "stopped": record["stopped_early"]}
 
 
@@ -195,50 +181,18 @@ def _best(record: dict[str, Any]) -> float | None:
     return max(vals) if record["direction"] == "max" else min(vals)
 
 
-def _secs(x: float) -> str:
-    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.1f} s"
-
-
-def _init_worker() -> None:
-    one_thread()
+def _line(res: dict[str, Any]) -> str:
+    best = f"{res['best']:.6g}" if res["best"] is not None else "none"
+    stop = f" (stopped early: {res['stopped']})" if res["stopped"] else ""
+    return (f"{secs(res['wall_s']):>8s} (proposals {secs(res['proposal_s'])}), best {best} "
+            f"in {res['n']} evaluations{stop}")
 
 
 def run_all(jobs_list: list[tuple[str, str, int, int, str]], jobs: int,
             log: Any = sys.stderr) -> list[dict[str, Any]]:
     """Run the given (sampler, problem, budget, seed, path) jobs, ``jobs`` at a time, printing
     one line per finished run. Returns one result per job."""
-    results: list[dict[str, Any]] = []
-    total = len(jobs_list)
-    t_start = time.perf_counter()
-
-    def report(res: dict[str, Any]) -> None:
-        results.append(res)
-        head = f"[{len(results)}/{total}] {res['sampler']:18s} {res['problem']:15s} seed {res['seed']:<3d}"
-        if "error" in res:
-            print(f"{head} FAILED after {res['wall_s']:.1f} s: {res['error']}", file=log, flush=True)
-            return
-        best = f"{res['best']:.6g}" if res["best"] is not None else "none"
-        stop = f" (stopped early: {res['stopped']})" if res["stopped"] else ""
-        print(f"{head} {_secs(res['wall_s']):>8s} (proposals {_secs(res['proposal_s'])}), best {best} "
-              f"in {res['n']} evaluations{stop}  [elapsed {time.perf_counter() - t_start:.0f} s]",
-              file=log, flush=True)
-
-    if jobs <= 1:
-        for job in jobs_list:
-            report(_job(*job))
-        return results
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
-    # spawn: each worker starts clean and reads the one-thread settings before numpy loads.
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                initializer=_init_worker) as pool:
-        futures = {pool.submit(_job, *job): job for job in jobs_list}
-        for fut in cf.as_completed(futures):
-            try:
-                report(fut.result())
-            except Exception as exc:  # noqa: BLE001  (a worker died: killed, out of memory)
-                s, p, _b, seed, _path = futures[fut]
-                report({"sampler": s, "problem": p, "seed": seed,
-                        "error": f"worker died: {type(exc).__name__}: {exc}", "wall_s": 0.0})
-    return results
+    return run_jobs(_job, jobs_list, jobs, _line,
+                    head=lambda j: {"sampler": j[0], "problem": j[1], "seed": j[3]},
+                    label=lambda r: f"{r['sampler']:18s} {r['problem']:15s} seed {r['seed']:<3d}",
+                    log=log)

@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from harness import one_thread
+
 from .problems import Param, Problem, is_active
 
 # name -> (library, description). The order is the order of tables and plots.
@@ -47,18 +49,6 @@ def library_version(library: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
-
-
-def one_thread() -> None:
-    """One thread for every numerical library in this process (2-core machine, jobs in
-    parallel). Environment variables must be set before numpy is first imported; the runner
-    does that, this covers torch, which reads its own setting."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
 
 
 def preload(name: str) -> None:

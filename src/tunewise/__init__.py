@@ -9,7 +9,7 @@
 """
 
 from . import schedulers
-from .errors import (FailedTrialError, SearchFinishedError, SpaceError, SpaceExhaustedError,
+from .errors import (FailedTrialError, FatalError, SearchFinishedError, SpaceError, SpaceExhaustedError,
                      TrialPruned, TrialsPendingError)
 from .objective import Objective
 from .space import HyperParameters
@@ -19,5 +19,5 @@ from .trial import FrozenTrial, Trial, TrialState
 __version__ = "0.1.0"
 
 __all__ = ["HyperParameters", "Objective", "Study", "load_study", "Trial", "FrozenTrial",
-           "TrialState", "FailedTrialError", "TrialPruned", "SpaceError", "SpaceExhaustedError",
+           "TrialState", "FailedTrialError", "FatalError", "TrialPruned", "SpaceError", "SpaceExhaustedError",
            "SearchFinishedError", "TrialsPendingError", "schedulers", "__version__"]

@@ -19,6 +19,17 @@ class FailedTrialError(TunewiseError):
     """
 
 
+class FatalError(TunewiseError):
+    """Raise inside a training function to stop the whole search: the trial is recorded as
+    failed with this message, and the exception propagates out of ``optimize``. For a mistake
+    every trial would repeat (a missing metric, a wrong argument), where retrying or going on
+    would only fail again.
+
+    >>> def train(trial):
+    ...     raise FatalError("the data has no 'val_accuracy' column")
+    """
+
+
 class TrialPruned(TunewiseError):
     """Raised by ``trial.report`` when the scheduler stops the trial early."""
 

@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import (FailedTrialError, SearchFinishedError, SpaceError, SpaceExhaustedError,
+from .errors import (FailedTrialError, FatalError, SearchFinishedError, SpaceError, SpaceExhaustedError,
                      TrialPruned, TrialsPendingError)
 from .objective import Objective, make_objectives
 from .progress import Progress
@@ -469,6 +469,11 @@ class Study:
                                         attempts=attempts)
                 except SpaceError:
                     self._requeue(trial.number, "the search space definition is invalid")
+                    raise
+                except FatalError as exc:
+                    self._finish(trial._base(), trial.hp, TrialState.FAILED, error=_error_text(exc),
+                                 tb=_traceback.format_exc(), attempts=attempts)
+                    self.stop_reason = f"trial {trial.number} raised a fatal error: {exc}"
                     raise
                 except TrialPruned as exc:
                     return self._finish(trial._base(), trial.hp, TrialState.PRUNED, attempts=attempts,

@@ -27,7 +27,8 @@ def test_demo_runs_stores_and_resumes(tmp_path, monkeypatch, capsys):
     for t in trials:
         assert set(t.hyperparameters) == {"units", "activation", "dropout", "learning_rate"}
         assert 0.0 <= t.score <= 1.0
-        assert 0 in t.intermediate  # one epoch reported
+        assert list(t.intermediate) == [1]  # one epoch reported, per epoch
+    assert "reloaded from the checkpoint of its best epoch" in out
 
     # --resume continues the stored study; without it each run starts afresh
     assert main(["demo", "--trials", "3", "--epochs", "1", "--seed", "0", "--resume"]) == 0

@@ -1,9 +1,11 @@
-"""``tunewise demo``: tune a small Keras MLP on scikit-learn's digits.
+"""``tunewise demo``: tune a small Keras MLP on scikit-learn's digits with ``tunewise.keras``.
 
-Four hyperparameters (units, activation, dropout, learning rate on a log scale), about 20
-trials of a few epochs each, results in ``sqlite:///tunewise-demo.db``. It needs Keras, torch
-and scikit-learn (``pip install 'tunewise[demo]' torch==2.13.0``); the data ships with
-scikit-learn, so nothing is downloaded.
+Keras Tuner's API (``import tunewise.keras as kt``) with Hyperband: four hyperparameters
+(units, activation, dropout, learning rate on a log scale), many models trained for a few
+epochs and the promising ones continued from their checkpoints, up to ``--epochs``; results in
+``sqlite:///tunewise-demo.db``. It needs Keras, torch and scikit-learn
+(``pip install 'tunewise[demo]' torch==2.13.0``); the data ships with scikit-learn, so nothing
+is downloaded.
 
 >>> from tunewise.demo import run_demo
 >>> run_demo(trials=2, epochs=1, storage="sqlite:///demo.db")  # doctest: +SKIP
@@ -49,45 +51,20 @@ def load_data(seed: int = 0) -> tuple[Any, Any, Any, Any]:
     return train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
 
 
-def make_train(keras: Any, epochs: int, data: tuple[Any, Any, Any, Any]) -> Any:
-    """The training function: builds the network from ``trial.hp``, trains it, returns the
-    best validation accuracy and loss over the epochs."""
-    x_train, x_val, y_train, y_val = data
+def build_model(hp: Any) -> Any:
+    """The demo's model: ``build_model(hp)`` exactly as it would be written for Keras Tuner."""
+    import keras
 
-    class _Report(keras.callbacks.Callback):
-        def __init__(self, trial: Any) -> None:
-            super().__init__()
-            self.trial = trial
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            logs = logs or {}
-            self.trial.report(epoch, {k: float(v) for k, v in logs.items()
-                                      if k in ("loss", "accuracy", "val_loss", "val_accuracy")})
-
-    def train(trial: Any) -> dict[str, float]:
-        hp = trial.hp
-        units = hp.Int("units", 16, 128, step=16)
-        activation = hp.Choice("activation", ["relu", "tanh", "elu"])
-        dropout = hp.Float("dropout", 0.0, 0.5)
-        learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
-
-        keras.backend.clear_session()  # free the previous trial's graph and layers
-        keras.utils.set_random_seed(trial.seed)
-        model = keras.Sequential([
-            keras.Input(shape=(x_train.shape[1],)),
-            keras.layers.Dense(units, activation=activation),
-            keras.layers.Dropout(dropout),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
-                            batch_size=64, verbose=0, callbacks=[_Report(trial)])
-        h = history.history
-        return {"val_accuracy": float(max(h["val_accuracy"])), "val_loss": float(min(h["val_loss"])),
-                "accuracy": float(h["accuracy"][-1]), "loss": float(h["loss"][-1])}
-
-    return train
+    model = keras.Sequential([
+        keras.Input(shape=(64,)),
+        keras.layers.Dense(hp.Int("units", 16, 128, step=16),
+                           activation=hp.Choice("activation", ["relu", "tanh", "elu"])),
+        keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5)),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -113,40 +90,60 @@ def run_demo(trials: int = 20, epochs: int = 20, storage: str = "sqlite:///tunew
     A fresh study each run unless ``resume`` (then ``trials`` counts the earlier ones too).
     Raises ValueError when Keras, torch or scikit-learn is missing.
     """
-    import tunewise
-
     if trials < 1 or epochs < 1:
         raise ValueError("--trials and --epochs must be at least 1.")
     start = time.monotonic()
-    keras, _ = _import_frameworks()
-    data = load_data()
-    study = tunewise.Study(study_name, objective="val_accuracy", storage=storage,
-                           sampler="random", seed=seed, overwrite=not resume)
-    print(f"tunewise demo: {trials} trials of a Keras MLP on the digits data set "
-          f"({len(data[0])} training and {len(data[1])} validation images, {epochs} epochs "
-          f"each), stored in {storage} as study {study_name!r}.", flush=True)
-    study.optimize(make_train(keras, epochs, data), max_trials=trials,
-                   show_progress=show_progress)
+    _import_frameworks()
+    import tunewise.keras as kt
+
+    x_train, x_val, y_train, y_val = load_data()
+
+    class DemoHyperband(kt.Hyperband):
+        def on_trial_end(self, trial: Any) -> None:  # one line per run of a trial
+            if not show_progress:
+                return
+            record = trial.record
+            best = self.study.best_trials(1)
+            score = "-" if record.score is None else f"{record.score:.4f}"
+            print(f"  trial {record.number:>2}  {record.state.value:<9} epochs "
+                  f"{record.budget_reached or 0:>2}  val_accuracy {score}"
+                  + (f"  (best so far {best[0].score:.4f})" if best else ""), flush=True)
+
+    tuner = DemoHyperband(build_model, objective="val_accuracy", max_epochs=epochs, factor=3,
+                          hyperband_iterations=None, max_trials=trials, seed=seed,
+                          storage=storage, directory="tunewise-demo", project_name=study_name,
+                          overwrite=not resume)
+    study = tuner.study
+    print(f"tunewise demo: Hyperband over a Keras MLP on the digits data set ({len(x_train)} "
+          f"training and {len(x_val)} validation images), up to {trials} trials of at most "
+          f"{epochs} epochs, stored in {storage} as study {study_name!r}.", flush=True)
+    tuner.search(x_train, y_train, validation_data=(x_val, y_val), batch_size=64, verbose=0)
 
     results = study.trials
     hp_names = ["units", "activation", "dropout", "learning_rate"]
     ranked = sorted(results, key=lambda t: (t.score is None, -(t.score or 0.0), t.number))
-    rows = [[str(t.number), t.state.value] + [_fmt(t.hyperparameters.get(n)) for n in hp_names]
+    rows = [[str(t.number), t.state.value, _fmt(t.budget_reached)]
+            + [_fmt(t.hyperparameters.get(n)) for n in hp_names]
             + [_fmt(t.metrics.get("val_accuracy")), _fmt(t.metrics.get("val_loss")),
                _fmt(t.duration)]
             for t in ranked]
     print()
-    print(_table(["trial", "state"] + hp_names + ["val_accuracy", "val_loss", "seconds"], rows))
+    print(_table(["trial", "state", "epochs"] + hp_names + ["val_accuracy", "val_loss", "seconds"],
+                 rows))
     print()
     completed = [t for t in results if t.state.value == "completed"]
     if completed:
         best = study.best_trial
         values = ", ".join(f"{k}={_fmt(v)}" for k, v in best.hyperparameters.items())
         print(f"best: trial {best.number}, val_accuracy {best.score:.4f} with {values}")
+        model = tuner.get_best_models(1)[0]
+        _, accuracy = model.evaluate(x_val, y_val, verbose=0)
+        print(f"its model, reloaded from the checkpoint of its best epoch: val_accuracy "
+              f"{accuracy:.4f}")
     else:
         errors = {t.error for t in results if t.error}
         print("no trial completed; errors: " + "; ".join(sorted(errors))[:500], file=sys.stderr)
-    print(f"{len(completed)} of {len(results)} trials completed in "
+    print(f"{len(completed)} of {len(results)} trials trained to the end in "
           f"{time.monotonic() - start:.0f} s. See them again with: tunewise best --storage "
           f"{storage} --study {study_name} -n 5")
     return 0 if completed else 1

@@ -691,7 +691,7 @@ class Study:
             if scheduled:  # how far it trained, and whether the scheduler stopped it short
                 row["budget"] = t.budget_reached
                 row["stopped"] = t.state in (TrialState.PAUSED, TrialState.PRUNED)
-            row["n_executions"] = len(t.executions) or (1 if t.state == TrialState.COMPLETED else 0)
+            row["n_executions"] = len(t.executions) or (1 if t.state in (TrialState.COMPLETED, TrialState.PAUSED) else 0)
             row["duration"] = t.duration
             row["error"] = t.error
             rows.append(row)

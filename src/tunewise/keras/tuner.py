@@ -104,6 +104,11 @@ class KerasTrial:
         self._record = record
 
     @property
+    def record(self) -> FrozenTrial | None:
+        """The trial as stored (state, score, metrics, budget); None while it runs."""
+        return self._record
+
+    @property
     def score(self) -> float | None:
         return None if self._record is None else self._record.score
 
@@ -412,6 +417,8 @@ class Tuner:
         tw = trial.trial
         model = None
         try:
+            if tw is not None:  # the same trial builds and trains the same way: reproducible
+                keras.utils.set_random_seed(tw.seed)
             model = self._try_build(trial.hyperparameters)
             kwargs = dict(kwargs)
             callbacks = _copy_callbacks(kwargs.pop("callbacks", None) or [])

@@ -5,13 +5,14 @@ from their checkpoint instead of training again from scratch.
     python examples/hyperband_torch.py --max-epochs 27  # a larger ladder
 
 The scheduler gives each run of a trial a `trial.budget` (the epoch to train to) and a
-`trial.resume_step` (the epoch it stopped at last time; 0 for a new trial). The function loads
-the model and the optimizer's state from `trial.checkpoint_dir`, trains the missing epochs,
-reports each one and saves the checkpoint again for the next promotion.
+`trial.resume_step` (the epoch it stopped at last time; 0 for a new trial). With the helpers of
+`tunewise.torch` the function loads the model and the optimizer's state from
+`trial.checkpoint_dir`, trains the missing epochs (`twt.epochs`), reports each one and saves the
+checkpoint again for the next promotion. Without a scheduler the same function trains
+`epochs(trial, default)` epochs from scratch.
 """
 
 import argparse
-import os
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 import tunewise
+import tunewise.torch as twt
 from tunewise.schedulers import HyperbandScheduler
 
 torch.set_num_threads(1)
@@ -42,14 +44,9 @@ def train(trial):
     torch.manual_seed(trial.seed)  # the same initial weights on every run of this trial
     model = nn.Sequential(nn.Linear(64, units), nn.ReLU(), nn.Dropout(dropout), nn.Linear(units, 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    path = os.path.join(trial.checkpoint_dir, "ckpt.pt")
-    if trial.resume_step > 0:  # promoted: carry on from where the last run stopped
-        state = torch.load(path)
-        if state["epoch"] != trial.resume_step:
-            raise RuntimeError(f"checkpoint at epoch {state['epoch']}, expected {trial.resume_step}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])  # Adam's moments and step count too
-    for epoch in range(trial.resume_step + 1, trial.budget + 1):
+    # promoted: carry on from where the last run stopped, Adam's moments and step count too
+    twt.load_checkpoint(trial, model, optimizer)
+    for epoch in twt.epochs(trial, default=9):
         torch.manual_seed(trial.seed + epoch)  # batches and dropout do not depend on the pauses
         model.train()
         for batch in torch.randperm(len(X_train)).split(BATCH_SIZE):
@@ -64,8 +61,7 @@ def train(trial):
                    "val_loss": nn.functional.cross_entropy(logits, y_val).item()}
         trial.report(epoch, metrics)
         epochs_trained += 1
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "epoch": trial.budget}, path)
+    twt.save_checkpoint(trial, model, optimizer)
     return metrics
 
 

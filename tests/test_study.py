@@ -544,3 +544,21 @@ def test_load_study_says_how_to_open_a_study_made_with_a_custom_sampler(tmp_path
     with pytest.raises(ValueError, match="sampler=<the same instance>"):
         tunewise.load_study("s", db)
     assert tunewise.Study("s", objective="loss", storage=db, sampler=Mine(), seed=1).trials == []
+
+
+def test_fatal_error_records_the_trial_and_stops_the_search():
+    calls = []
+
+    def train(trial):
+        calls.append(trial.number)
+        if trial.number == 1:
+            raise tunewise.FatalError("the data has no 'val_accuracy' column")
+        return trial.hp.Float("x", 0.0, 1.0)
+
+    study = tunewise.Study("fatal", objective="loss")
+    with pytest.raises(tunewise.FatalError, match="no 'val_accuracy'"):
+        study.optimize(train, max_trials=10, max_retries_per_trial=3, show_progress=False)
+    assert calls == [0, 1]  # not retried, and no trial after it
+    assert [t.state.value for t in study.trials] == ["completed", "failed"]
+    assert "no 'val_accuracy'" in study.trials[1].error
+    assert "fatal error" in study.stop_reason

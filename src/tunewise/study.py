@@ -787,8 +787,11 @@ def _check_count(name: str, value: Any, allow_none: bool = False, minimum: int =
                          f"got {value!r}.")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _error_text(exc: BaseException) -> str:
-    message = str(exc)
+    message = _ANSI.sub("", str(exc))  # Keras colours its messages for terminals
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

@@ -417,3 +417,29 @@ def test_memory_stays_flat_over_many_trials(tmp_path, data):
     gc.collect()
     alive = [o for o in gc.get_objects() if isinstance(o, keras.Model)]
     assert alive == []  # no trial's model outlives its trial
+
+
+def test_given_hyperparameters_win_over_build_models_definitions(tmp_path, data):
+    fixed = kt.HyperParameters()
+    fixed.Fixed("learning_rate", 0.01)
+    tuner = search(kt.RandomSearch(build_model, objective="val_accuracy", max_trials=3, seed=0,
+                                   hyperparameters=fixed, directory=tmp_path, project_name="a"),
+                   data, epochs=1)
+    assert {t.hyperparameters["learning_rate"] for t in tuner.study.trials} == {0.01}
+    assert len({t.hyperparameters["units"] for t in tuner.study.trials}) == 3  # still tuned
+    narrow = kt.HyperParameters()
+    narrow.Float("learning_rate", 2e-3, 4e-3)
+    tuner = search(kt.RandomSearch(build_model, objective="val_accuracy", max_trials=3, seed=0,
+                                   hyperparameters=narrow, tune_new_entries=False,
+                                   directory=tmp_path, project_name="b"), data, epochs=1)
+    assert all(2e-3 <= t.hyperparameters["learning_rate"] <= 4e-3 for t in tuner.study.trials)
+
+
+def test_keras_colour_codes_are_not_recorded_in_errors(tmp_path, data):
+    def build(hp):
+        hp.Int("units", 8, 16)
+        raise ValueError("\x1b[1mbad shape\x1b[0m for this layer")
+
+    tuner = search(kt.RandomSearch(build, objective="val_accuracy", max_trials=2,
+                                   directory=tmp_path, project_name="p"), data, epochs=1)
+    assert [t.error for t in tuner.study.trials] == ["ValueError: bad shape for this layer"] * 2

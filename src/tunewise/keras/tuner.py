@@ -244,6 +244,10 @@ class Tuner:
             self._remove(os.path.join(self.project_dir, _STATE))
         os.makedirs(self.project_dir, exist_ok=True)
         declared = hyperparameters.copy() if hyperparameters is not None else HyperParameters()
+        # Keras Tuner's rule: what the tuner is given wins over build_model's own definition
+        # (hp.Fixed("learning_rate", 1e-3) fixes it, a narrower range narrows it).
+        self._declared_names = frozenset(h.name for h in declared.space)
+        declared._declared_wins = self._declared_names
         if self.tune_new_entries and self.hypermodel is not None:
             self._populate(declared)
         state_path = os.path.join(self.project_dir, _STATE)
@@ -390,6 +394,7 @@ class Tuner:
     def _run(self, trial: Trial) -> Any:
         """The function the study runs: one execution of one trial."""
         hp = trial.hp if self.tune_new_entries else trial.hp.copy()
+        hp._declared_wins = self._declared_names
         known = {h.name for h in hp.space}
         ktrial = KerasTrial(trial, hp, trial.number)
         if trial.execution == 0:
@@ -615,10 +620,11 @@ class Tuner:
         print(f"Default search space size: {len(space)}")
         for h in space:
             config = dict(h.get_config().get("config", {}))
-            config.pop("name", None)
+            for key in ("name", "default", "conditions"):
+                config.pop(key, None)
             conditions = [{"parent": p, "values": list(v)} for p, v in h.conditions]
             print(f"{h.name} ({type(h).__name__})")
-            print({"default": config.pop("default", None), "conditions": conditions, **config})
+            print({"default": h.default, "conditions": conditions, **config})
 
     def results_summary(self, num_trials: int = 10) -> None:
         """Print the ``num_trials`` best trials: their active hyperparameters and score."""

@@ -44,6 +44,9 @@ class HyperParameters:
         self._space: dict[str, t.HyperParameter] = {}
         self._values: dict[str, Any] = {}
         self._scopes: list[tuple[str, tuple[Any, ...]]] = []
+        # Names whose existing definition wins over a redefinition (Keras Tuner's rule for the
+        # hyperparameters a tuner is given): set by tunewise.keras, empty otherwise.
+        self._declared_wins: frozenset[str] = frozenset()
 
     # -- registration -------------------------------------------------------------------
     def Int(self, name: str, min_value: int, max_value: int, step: int | None = None,
@@ -127,6 +130,8 @@ class HyperParameters:
         if known is None:
             self._space[hp.name] = hp
             self._values.setdefault(hp.name, hp.default)
+        elif hp.name in self._declared_wins:
+            pass
         elif known.definition() != hp.definition():
             raise SpaceError(
                 f"Hyperparameter {hp.name!r} is already defined as {known.describe()}"

@@ -25,12 +25,10 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
-import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import tunewise.keras as kt
+from _data import load_data as load_images
 
 # One intra-op thread: on a small shared CPU, more threads were measured far slower.
 torch.set_num_threads(1)
@@ -41,22 +39,9 @@ LOSSES = ["categorical_crossentropy", "categorical_focal_crossentropy"]
 
 
 def load_data(mnist_path=None, seed=0):
-    """Train, validation and test splits: images (n, height, width, 1) in [0, 1], one-hot labels."""
-    if mnist_path:
-        with np.load(mnist_path) as data:
-            x, y = data["x_train"], data["y_train"]
-            x_test, y_test = data["x_test"], data["y_test"]
-        x, x_test = (x[..., None] / 255.0).astype("float32"), (x_test[..., None] / 255.0).astype("float32")
-    else:  # 1,797 8x8 images with values 0..16; a fifth held out for the final test
-        digits = load_digits()
-        x, y = (digits.images[..., None] / 16.0).astype("float32"), digits.target
-        x, x_test, y, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, stratify=y,
-                                                      random_state=seed)
-    def one_hot(labels):
-        return keras.utils.to_categorical(labels, 10)
-
-    return (x_train, one_hot(y_train)), (x_val, one_hot(y_val)), (x_test, one_hot(y_test))
+    """The shared splits (examples/_data.py), with one-hot labels for the categorical losses."""
+    train, val, test = load_images(mnist_path, seed)
+    return tuple((x, keras.utils.to_categorical(y, 10)) for x, y in (train, val, test))
 
 
 def make_build_model(input_shape):

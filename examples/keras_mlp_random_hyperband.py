@@ -25,32 +25,18 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
-import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import tunewise.keras as kt
+from _data import load_data as load_images
 
 # One intra-op thread: on a small shared CPU, more threads were measured far slower.
 torch.set_num_threads(1)
 
 
 def load_data(mnist_path=None, seed=0):
-    """Train, validation and test splits of flattened images with values in [0, 1]."""
-    if mnist_path:
-        with np.load(mnist_path) as data:
-            x, y = data["x_train"], data["y_train"]
-            x_test, y_test = data["x_test"], data["y_test"]
-        x = (x.reshape(len(x), -1) / 255.0).astype("float32")
-        x_test = (x_test.reshape(len(x_test), -1) / 255.0).astype("float32")
-    else:  # 1,797 8x8 images with values 0..16; a fifth held out for the final test
-        x, y = load_digits(return_X_y=True)
-        x = (x / 16.0).astype("float32")
-        x, x_test, y, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, stratify=y,
-                                                      random_state=seed)
-    return (x_train, y_train), (x_val, y_val), (x_test, y_test)
+    """Digits, or MNIST with --mnist (examples/_data.py), flattened."""
+    return load_images(mnist_path, seed, flat=True)
 
 
 class MLPHyperModel(kt.HyperModel):

@@ -173,12 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
     best.add_argument("-n", type=_int, default=1, metavar="N", help="how many (default 1)")
     best.add_argument("--json", action="store_true", help="print JSON")
 
-    export = sub.add_parser("export", help="export every trial of a study as CSV or JSON",
+    export = sub.add_parser("export", help="export every trial of a study as CSV, JSON or "
+                                           "TensorBoard HParams",
                             description="Export one row per trial: number, state, each "
-                                        "hyperparameter, each metric, score, duration, error.")
+                                        "hyperparameter, each metric, score, duration, error; "
+                                        "or, with --format tensorboard --out DIR, one "
+                                        "TensorBoard run per trial for the HParams dashboard "
+                                        "(needs pip install tensorboard).")
     _add_storage_args(export, "the study (default: the only study in the storage)")
-    export.add_argument("--format", choices=["csv", "json"], default="csv", help="default: csv")
-    export.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
+    export.add_argument("--format", choices=["csv", "json", "tensorboard"], default="csv",
+                        help="default: csv")
+    export.add_argument("--out", metavar="FILE",
+                        help="write to FILE (default: standard output); for tensorboard, the "
+                             "folder to write (required)")
     export.add_argument("--steps", action="store_true",
                         help="export the intermediate results (one row per trial and reported step) "
                              "instead of one row per trial")
@@ -739,6 +746,8 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "tensorboard":
+        return _export_tensorboard(args)
     _, study = _open_study(args)
     if args.format == "json" and args.steps:
         rows = [{"number": t.number, "state": t.state.value, "step": step, "metrics": metrics}
@@ -758,6 +767,22 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {len(study.trials)} trials to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _export_tensorboard(args: argparse.Namespace) -> int:
+    if not args.out:
+        raise UsageError("--format tensorboard writes a folder; give it with --out DIR "
+                         "(such as --out runs/).")
+    if args.steps:
+        raise UsageError("--steps does not apply to --format tensorboard: the intermediate "
+                         "results are always exported, as scalars at their steps.")
+    from .export_tensorboard import write_tensorboard
+
+    _, study = _open_study(args)
+    runs = write_tensorboard(study, args.out)
+    print(f"wrote {len(runs)} trials to {args.out}; view them with "
+          f"'tensorboard --logdir {args.out}' (HParams tab)", file=sys.stderr)
     return 0
 
 

@@ -190,6 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="export the intermediate results (one row per trial and reported step) "
                              "instead of one row per trial")
 
+    report = sub.add_parser("report", help="write an HTML report (or PNG figures) of a study",
+                            description="Write a self-contained HTML report of a study: summary, "
+                                        "figures (history, effects, a 3-D view with trims, "
+                                        "histograms, parallel coordinates, importance, curves, "
+                                        "time, failures) and a sortable table; or, with --format "
+                                        "png, each figure as a PNG in the --out folder. Needs "
+                                        "pip install 'tunewise[report]'.")
+    _add_storage_args(report, "the study (default: the only study in the storage)")
+    report.add_argument("--out", metavar="PATH", default=None,
+                        help="the HTML file (default: report.html) or, for png, the folder "
+                             "(default: report/)")
+    report.add_argument("--format", choices=["html", "png"], default="html", help="default: html")
+    report.add_argument("--metric", metavar="NAME", default=None,
+                        help="the metric to draw (default: the objective)")
+
     demo = sub.add_parser("demo", help="tune a small Keras network on the digits data set",
                           description="Tune a small Keras MLP on scikit-learn's digits: units, "
                                       "activation, dropout and learning rate. Needs "
@@ -222,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         handler = {"run": cmd_run, "status": cmd_status, "best": cmd_best,
-                   "export": cmd_export, "demo": cmd_demo}[args.command_name]
+                   "export": cmd_export, "report": cmd_report, "demo": cmd_demo}[args.command_name]
         return handler(args)
     except KeyboardInterrupt:
         sys.stdout.flush()
@@ -783,6 +798,32 @@ def _export_tensorboard(args: argparse.Namespace) -> int:
     runs = write_tensorboard(study, args.out)
     print(f"wrote {len(runs)} trials to {args.out}; view them with "
           f"'tensorboard --logdir {args.out}' (HParams tab)", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    _, study = _open_study(args)
+    start = time.monotonic()
+    try:
+        if args.format == "png":
+            from .report.png import write_pngs
+
+            out = args.out or "report"
+            os.makedirs(out, exist_ok=True)
+            paths = write_pngs(study, out, metric=args.metric)
+            what = f"{len(paths)} figures to {out}/"
+        else:
+            from .report import write_report
+
+            out = args.out or "report.html"
+            write_report(study, out, metric=args.metric)
+            what = out
+    except ImportError as exc:
+        raise ValueError(f"{exc}; install with: pip install 'tunewise[report]'") from None
+    print(f"wrote {what} ({len(study.trials)} trials, {time.monotonic() - start:.1f} s)",
+          file=sys.stderr)
     return 0
 
 

@@ -725,6 +725,13 @@ class Study:
         columns, rows = self._step_rows() if steps else self._rows()
         return pd.DataFrame(rows, columns=columns)
 
+    def report(self, path: "str | os.PathLike[str]" = "report.html", metric: str | None = None) -> str:
+        """Write a self-contained HTML report of this study (summary, figures, sortable table;
+        see ``tunewise.report``) to ``path``; return the path. Needs plotly."""
+        from .report import write_report
+
+        return write_report(self, path, metric=metric)
+
     def to_csv(self, path_or_file: "str | os.PathLike[str] | IO[str]", steps: bool = False) -> None:
         """Write ``to_dataframe(steps)``'s table as CSV to a path or an open text file (no
         pandas needed)."""

@@ -609,6 +609,10 @@ class Tuner:
         """One row per trial (a pandas DataFrame): hyperparameters, metrics, score, duration."""
         return self.study.to_dataframe()
 
+    def report(self, path: str | os.PathLike[str] = "report.html") -> str:
+        """Write the HTML report of this search (``tunewise.report``); return the path."""
+        return self.study.report(path)
+
     def reload(self) -> None:
         """Keras Tuner's reload: here everything lives in the storage and is always read from
         it, so there is nothing to do."""

@@ -34,7 +34,12 @@ def _objective(study: Any, metric: str | None) -> tuple[str, str]:
     for o in study.objectives:
         if o.name == metric:
             return o.name, o.direction
-    return metric, "max" if metric.lower().replace("val_", "").startswith(("acc", "auc", "f1", "prec", "rec")) else "min"
+    from ..objective import infer_direction
+
+    try:  # a metric that is not an objective: its name says which way is better, or minimise
+        return metric, infer_direction(metric)
+    except ValueError:
+        return metric, "min"
 
 
 def _value_of(t: Any, metric: str) -> float | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
 import pytest
 
@@ -169,7 +168,8 @@ def test_report_for_every_kind_of_study(make, tmp_path):
     assert len(points["rows"]) == sum(t.state.value == "completed" for t in study.trials)
 
 
-def test_report_is_fast_for_200_trials(tmp_path):
+def test_report_of_200_trials_holds_every_trial(tmp_path):
+    """(Its speed is measured in benchmarks/report_speed.py, not asserted here.)"""
     def fn(t):
         x = t.hp.Float("x", 0.0, 1.0)
         y = t.hp.Int("y", 1, 100, sampling="log")
@@ -180,10 +180,9 @@ def test_report_is_fast_for_200_trials(tmp_path):
 
     study = tunewise.Study("big", objective="loss", sampler="random", seed=0)
     study.optimize(fn, max_trials=200, show_progress=False)
-    start = time.perf_counter()
-    render(study)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 15  # the target is 5 s (measured in benchmarks); this only catches blow-ups
+    text = render(study)
+    rows = re.search(r"<table id='trials-table'>.*?<tbody>(.*?)</tbody>", text, re.S).group(1)
+    assert rows.count("<tr>") == 200
 
 
 def test_cli_report_and_study_report(tmp_path, capsys):

@@ -129,6 +129,21 @@ def run_jobs(job: Callable[..., dict[str, Any]], jobs_list: list[tuple], jobs: i
     return results
 
 
+def run_and_summarise(run_all: Callable[[list[tuple], int], list[dict[str, Any]]],
+                      todo: list[tuple], jobs: int, label: Callable[[dict[str, Any]], str],
+                      log: Any = sys.stderr) -> int:
+    """Run ``todo`` with ``run_all``, print how many were written and failed (with the first
+    five failures' tracebacks); 1 if any failed, else 0."""
+    t0 = time.perf_counter()
+    results = run_all(todo, jobs)
+    failed = [r for r in results if "error" in r]
+    print(f"# done in {time.perf_counter() - t0:.0f} s: {len(results) - len(failed)} runs written, "
+          f"{len(failed)} failed", file=log)
+    for r in failed[:5]:
+        print(f"\n! {label(r)}:\n{r.get('traceback', r['error'])}", file=log)
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Statistics and formats
 # ---------------------------------------------------------------------------------------------

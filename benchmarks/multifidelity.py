@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 # One thread per process for every numerical library, set before numpy is imported (the
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(method, task, int(seed), int(n_full), path)
     _tunewise_importable()
 
-    from harness import load_run, parse_list, parse_seeds
+    from harness import load_run, parse_list, parse_seeds, run_and_summarise
     from mf.methods import DEFAULT_METHODS, METHODS
     from mf.runs import cached_ok, check_available, lib_key, run_all, run_path
     from quality import problems as P
@@ -193,16 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         for j in todo:
             print(f"  would run {j[0]} {j[1]} seed {j[2]}", file=sys.stderr)
         return status
-    t0 = time.perf_counter()
-    results = run_all(todo, args.jobs)
-    failed = [r for r in results if "error" in r]
-    print(f"# done in {time.perf_counter() - t0:.0f} s: {len(results) - len(failed)} runs written, "
-          f"{len(failed)} failed", file=sys.stderr)
-    for r in failed[:5]:
-        print(f"\n! {r['method']} {r['task']} seed {r['seed']}:\n{r.get('traceback', r['error'])}",
-              file=sys.stderr)
-    if failed:
-        status = 1
+    status = max(status, run_and_summarise(run_all, todo, args.jobs, lambda r: f"{r['method']} {r['task']} seed {r['seed']}"))
     print("Compose the report with: python benchmarks/multifidelity.py --report"
           + (" --quick" if args.quick else "")
           + (f" --cache {args.cache}" if args.cache else ""), file=sys.stderr)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 # One thread per process for every numerical library, set before numpy is imported (the
@@ -45,7 +44,7 @@ _COST = {"kt-bayesian": 10, "smac": 8, "optuna-gp": 6, "tunewise-bayesian": 3, "
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness import load_run, parse_list, parse_seeds
+    from harness import load_run, parse_list, parse_seeds, run_and_summarise
     from quality import problems as P
     from quality.report import write_report
     from quality.runs import cached_ok, lib_key, run_all, run_path
@@ -164,16 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for j in todo:
             print(f"  would run {j[0]} {j[1]} seed {j[3]}", file=sys.stderr)
         return status
-    t0 = time.perf_counter()
-    results = run_all(todo, args.jobs)
-    failed = [r for r in results if "error" in r]
-    print(f"# done in {time.perf_counter() - t0:.0f} s: {len(results) - len(failed)} runs written, "
-          f"{len(failed)} failed", file=sys.stderr)
-    for r in failed[:5]:
-        print(f"\n! {r['sampler']} {r['problem']} seed {r['seed']}:\n{r.get('traceback', r['error'])}",
-              file=sys.stderr)
-    if failed:
-        status = 1
+    status = max(status, run_and_summarise(run_all, todo, args.jobs, lambda r: f"{r['sampler']} {r['problem']} seed {r['seed']}"))
     print("Compose the report with: python benchmarks/search_quality.py --report"
           + (f" --out {args.out}" if Path(args.out) != DEFAULT_OUT else ""), file=sys.stderr)
     return status

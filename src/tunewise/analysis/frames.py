@@ -24,9 +24,12 @@ def steps_frame(study: Any) -> Any:
     return study.to_dataframe(steps=True)
 
 
-def _objective(study: Any, metric: str | None) -> tuple[str, str]:
+def resolve_metric(study: Any, metric: str | None, first: bool = False) -> tuple[str, str]:
+    """(metric name, direction). None means the objective: with several objectives, the first
+    one if ``first``, else a ValueError. A metric that is not an objective is maximised or
+    minimised as its name says (accuracy, auc, ... are maximised), or minimised."""
     if metric is None:
-        if study.is_multi_objective:
+        if study.is_multi_objective and not first:
             raise ValueError(
                 f"Study {study.name!r} has several objectives "
                 f"({[o.name for o in study.objectives]}); pass metric= one of them.")
@@ -36,17 +39,18 @@ def _objective(study: Any, metric: str | None) -> tuple[str, str]:
             return o.name, o.direction
     from ..objective import infer_direction
 
-    try:  # a metric that is not an objective: its name says which way is better, or minimise
+    try:
         return metric, infer_direction(metric)
     except ValueError:
         return metric, "min"
 
 
-def _value_of(t: Any, metric: str) -> float | None:
-    value = t.metrics.get(metric)
-    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+def metric_value(t: Any, metric: str) -> float | None:
+    """The trial's finite value of ``metric`` (``duration``: the trial's time), or None."""
+    v = t.duration if metric == "duration" else t.metrics.get(metric)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return None
-    return float(value)
+    return float(v)
 
 
 def value_stats(study: Any, name: str, metric: str | None = None, bins: int = 5) -> Any:
@@ -66,7 +70,7 @@ def value_stats(study: Any, name: str, metric: str | None = None, bins: int = 5)
                          f"{sorted(space)}.")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}.")
-    metric, direction = _objective(study, metric)
+    metric, direction = resolve_metric(study, metric)
     hp = space[name]
     trials = study.trials
     raw = [t.hyperparameters.get(name) for t in trials]
@@ -92,7 +96,7 @@ def value_stats(study: Any, name: str, metric: str | None = None, bins: int = 5)
     rows = []
     for label in order:
         members = [t for t, v in zip(trials, raw) if group(v) == label]
-        done = [x for x in (_value_of(t, metric) for t in members if t.state == TrialState.COMPLETED)
+        done = [x for x in (metric_value(t, metric) for t in members if t.state == TrialState.COMPLETED)
                 if x is not None]
         n = len(done)
         mean = float(np.mean(done)) if n else math.nan

@@ -79,18 +79,18 @@ def importance(study: Any, metric: str | None = None, interactions: bool = True,
     """
     from sklearn.ensemble import RandomForestRegressor
 
-    from .frames import _objective, _value_of
+    from .frames import metric_value, resolve_metric
 
-    metric, _direction = _objective(study, metric)
+    metric, _direction = resolve_metric(study, metric)
     cols = _columns(study)
     if not cols:
         raise ValueError(f"Study {study.name!r} has no tunable hyperparameter to rank.")
-    done = [t for t in study.trials if t.state == TrialState.COMPLETED and _value_of(t, metric) is not None]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETED and metric_value(t, metric) is not None]
     if len(done) < 5:
         raise ValueError(f"Study {study.name!r} has {len(done)} completed trials with "
                          f"{metric!r}; importance needs at least 5.")
     x = np.array([[_encode(h, t.hyperparameters.get(h.name)) for h in cols] for t in done])
-    y = np.array([_value_of(t, metric) for t in done], dtype=float)
+    y = np.array([metric_value(t, metric) for t in done], dtype=float)
     names = [h.name for h in cols]
     if np.ptp(y) == 0:
         return Importance({n: 0.0 for n in names}, {}, metric, len(done), None)

@@ -9,6 +9,7 @@ keep the best epoch's weights, and free the model's memory afterwards.
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import json
 import logging
@@ -257,9 +258,7 @@ class Tuner:
                   **own, "hyperparameters": [h.get_config() for h in declared.space]}
         stored = self._read_state(state_path)
         if stored is not None and not overwrite:
-            self._check_same(stored, wanted)
-            if seed is None:
-                seed = stored.get("study_seed")
+            self._check_same(stored, wanted)  # (seed=None resumes the study's own seed)
         if storage is None:
             storage = "sqlite:///" + os.path.abspath(os.path.join(self.project_dir, "tunewise.db"))
         self.study = Study(self.project_name, objective=self.objective, storage=storage,
@@ -420,23 +419,24 @@ class Tuner:
         """
         keras = _keras()
         tw = trial.trial
+        if tw is None:
+            raise ValueError(f"Trial {trial.trial_id} is a finished record, not a running trial; "
+                             "run_trial runs inside search().")
         model = None
         try:
-            if tw is not None:  # the same trial builds and trains the same way: reproducible
-                keras.utils.set_random_seed(tw.seed)
+            keras.utils.set_random_seed(tw.seed)  # the same trial builds and trains the same way
             model = self._try_build(trial.hyperparameters)
             kwargs = dict(kwargs)
             callbacks = _copy_callbacks(kwargs.pop("callbacks", None) or [])
-            reporter = _Reporter(self, tw, model)
+            reporter = _reporter(self.objective, tw)
             kwargs["callbacks"] = callbacks + [reporter]
-            if tw is not None and tw.budget is not None:  # a scheduler sets the epochs
+            if tw.budget is not None:  # a scheduler sets the epochs
                 kwargs["epochs"] = tw.budget
                 kwargs["initial_epoch"] = tw.resume_step
                 if tw.resume_step > 0:
                     self._restore(model, tw)
             history = self.hypermodel.fit(trial.hyperparameters, model, *args, **kwargs)  # type: ignore[union-attr]
-            if tw is not None:
-                self._save(model, tw, reporter)
+            self._save(model, tw, reporter)
             if isinstance(history, keras.callbacks.History):
                 history.set_model(None)  # the History would keep the model alive
             return history
@@ -507,7 +507,7 @@ class Tuner:
         _ready(model, os.path.join(self._trial_dir(trial.number), _BUILD))
         model.load_weights(path)
 
-    def _save(self, model: Any, trial: Trial, reporter: "_Reporter") -> None:
+    def _save(self, model: Any, trial: Trial, reporter: Any) -> None:
         """After a run: the resume state if the trial may be promoted, and the best epoch's
         weights if the trial finished and is among the best kept."""
         scheduler = self.study.scheduler
@@ -675,37 +675,37 @@ class Tuner:
         print(f"Total elapsed time: {_clock(time.monotonic() - self._search_start)}")
 
 
-class _Reporter:
-    """Reports each epoch to the trial (which may prune it) and keeps the best epoch's weights
-    in memory, written once at the end rather than at every improvement."""
+@functools.cache
+def _reporter_class() -> type:
+    """The Keras callback class behind ``_reporter`` (made once: Keras is imported lazily)."""
+    keras = _keras()
 
-    def __new__(cls, tuner: Tuner, trial: Trial | None, model: Any) -> Any:
-        keras = _keras()
+    class Reporter(keras.callbacks.Callback):
+        """Reports each epoch to the trial (which may prune it) and keeps the best epoch's
+        weights in memory, written once at the end rather than at every improvement."""
 
-        class Reporter(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.best_value: float = math.nan
-                self.best_weights: list[Any] | None = None
-                self.checked = False
+        def __init__(self, objective: Objective, trial: Trial) -> None:
+            super().__init__()
+            self.objective, self.trial = objective, trial
+            self.best_value: float = math.nan
+            self.best_weights: list[Any] | None = None
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                logs = {k: _scalar(v) for k, v in (logs or {}).items()}
-                name = tuner.objective.name
-                if not self.checked:
-                    self.checked = True
-                    if name not in logs:
-                        raise FatalValueError(_missing_text(name, logs))
-                value = logs[name]
-                if value is not None and math.isfinite(value) and (
-                        math.isnan(self.best_value) or tuner.objective.better(value, self.best_value)):
-                    self.best_value = value
-                    if trial is not None:
-                        self.best_weights = self.model.get_weights()
-                if trial is not None:
-                    trial.report(epoch + 1, logs)
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = {k: _scalar(v) for k, v in (logs or {}).items()}
+            if self.objective.name not in logs:
+                raise FatalValueError(_missing_text(self.objective.name, logs))
+            value = logs[self.objective.name]
+            if value is not None and math.isfinite(value) and (
+                    math.isnan(self.best_value) or self.objective.better(value, self.best_value)):
+                self.best_value = value
+                self.best_weights = self.model.get_weights()
+            self.trial.report(epoch + 1, logs)
 
-        return Reporter()
+    return Reporter
+
+
+def _reporter(objective: Objective, trial: Trial) -> Any:
+    return _reporter_class()(objective, trial)
 
 
 class RandomSearch(Tuner):

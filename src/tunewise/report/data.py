@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..analysis.frames import metric_value, resolve_metric
 from ..space import types as _types
 from ..trial import TrialState
 
@@ -19,27 +20,12 @@ CATEGORICAL = "categorical"
 
 
 def objective(study: Any, metric: str | None = None) -> tuple[str, str]:
-    """(metric name, direction): the objective by default; a metric that is not one is
-    minimised unless its name says otherwise (accuracy, auc, …)."""
-    from ..objective import infer_direction
-
-    if metric is None:
-        return study.objectives[0].name, study.objectives[0].direction
-    for o in study.objectives:
-        if o.name == metric:
-            return o.name, o.direction
-    try:
-        return metric, infer_direction(metric)
-    except ValueError:
-        return metric, "min"
+    """(metric name, direction): the (first) objective by default; see
+    ``tunewise.analysis.frames.resolve_metric``."""
+    return resolve_metric(study, metric, first=True)
 
 
-def value(t: Any, metric: str) -> float | None:
-    """The trial's finite value of ``metric`` (``duration`` is the trial's time), or None."""
-    v = t.duration if metric == "duration" else t.metrics.get(metric)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
+value = metric_value  # the trial's finite value of a metric, or None
 
 
 def scored(study: Any, metric: str) -> list[Any]:

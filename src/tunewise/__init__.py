@@ -9,6 +9,7 @@
 """
 
 from . import schedulers
+from .execution.dask import DaskExecutor
 from .errors import (FailedTrialError, FatalError, SearchFinishedError, SpaceError, SpaceExhaustedError,
                      TrialPruned, TrialsPendingError)
 from .objective import Objective
@@ -18,6 +19,6 @@ from .trial import FrozenTrial, Trial, TrialState
 
 __version__ = "0.1.0"
 
-__all__ = ["HyperParameters", "Objective", "Study", "load_study", "Trial", "FrozenTrial",
+__all__ = ["DaskExecutor", "HyperParameters", "Objective", "Study", "load_study", "Trial", "FrozenTrial",
            "TrialState", "FailedTrialError", "FatalError", "TrialPruned", "SpaceError", "SpaceExhaustedError",
            "SearchFinishedError", "TrialsPendingError", "schedulers", "__version__"]

@@ -81,6 +81,23 @@ def _add_storage_args(p: argparse.ArgumentParser, study_help: str) -> None:
                    help="read the study name and storage from this run config file")
 
 
+def _add_parallel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-jobs", type=_int, metavar="N",
+                   help="run N trials at once, each in a worker process with its share of the "
+                        "CPU threads (-1: one per CPU)")
+    p.add_argument("--isolate", action="store_true", default=None,
+                   help="run every trial in a fresh process, so its memory is returned after it")
+    p.add_argument("--devices", metavar="IDS",
+                   help="GPU ids such as 0,1: one worker per GPU, each seeing only its own "
+                        "(CUDA_VISIBLE_DEVICES)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the trials on the Dask cluster whose scheduler is at ADDRESS "
+                        "(tcp://host:8786); the storage must be reachable from its workers")
+    p.add_argument("--heartbeat-timeout", type=_number, metavar="SECONDS",
+                   help="take over a running trial whose worker has sent no heartbeat for this "
+                        "long (default 60)")
+
+
 def _int(text: str) -> int:
     try:
         value = int(text)
@@ -147,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_number, metavar="SECONDS",
                      help="stop starting new trials after this many seconds")
     run.add_argument("--trial-timeout", type=_number, metavar="SECONDS",
-                     help="stop a command that runs longer than this (command mode)")
+                     help="stop a trial that runs longer than this and record it as failed "
+                          "(\"timeout\")")
     run.add_argument("--max-retries-per-trial", type=_int, metavar="N",
                      help="retry a trial that raises (or whose command fails) up to N times")
     run.add_argument("--max-consecutive-failed-trials", type=_int, metavar="N",
@@ -159,6 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", metavar="DIR",
                      help="keep each command's full output in DIR/trial-NNNN.out and .err")
     run.add_argument("--quiet", action="store_true", help="no progress display or summary")
+    _add_parallel_args(run)
+
+    worker = sub.add_parser(
+        "worker", help="join a study's search from this machine",
+        description="Run trials of an existing study, from any machine that reaches its "
+                    "storage. A study started by 'tunewise run' knows what to run; for one made "
+                    "in Python, give the function. Workers coordinate only through the storage; "
+                    "start as many as you like, and stop or kill any of them at any time.")
+    worker.add_argument("target", nargs="?", metavar="FUNCTION",
+                        help="the function, if the study does not name one (path/to/train.py:train)")
+    worker.add_argument("--storage", metavar="URL", help=f"the study's database (default: {DEFAULT_STORAGE})")
+    worker.add_argument("--study", metavar="NAME",
+                        help="the study to join (default: the only study in the storage)")
+    worker.add_argument("--max-trials", type=_int, metavar="N",
+                        help="the study's trial count to stop at (default: the one it was run with)")
+    worker.add_argument("--timeout", type=_number, metavar="SECONDS",
+                        help="stop starting new trials after this many seconds")
+    worker.add_argument("--quiet", action="store_true", help="no progress display or summary")
+    _add_parallel_args(worker)
 
     status = sub.add_parser("status", help="list the studies in a storage, or show one",
                             description="List the studies in a storage with their trial counts "
@@ -236,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command_name is None:
             parser.print_help()
             return EXIT_USAGE
-        handler = {"run": cmd_run, "status": cmd_status, "best": cmd_best,
+        handler = {"run": cmd_run, "worker": cmd_worker, "status": cmd_status, "best": cmd_best,
                    "export": cmd_export, "report": cmd_report, "demo": cmd_demo}[args.command_name]
         return handler(args)
     except KeyboardInterrupt:
@@ -322,6 +359,65 @@ def cmd_run(args: argparse.Namespace) -> int:
         "log_dir": str(Path(args.log_dir).resolve()) if args.log_dir else None,
     }
     cfg = build_run_config(file_values, flags, config_path=args.config)
+    return _search(cfg, args)
+
+
+# What ``tunewise run`` stores with the study (settings["run"]), so that ``tunewise worker``
+# can join it: the config file's keys that say what to run and how, paths made absolute.
+_RUN_SPEC_KEYS = ("function", "command", "space", "workdir", "env", "trial_timeout", "show_output",
+                  "log_dir", "max_trials", "executions_per_trial", "timeout",
+                  "max_retries_per_trial", "max_consecutive_failed_trials")
+
+
+def _run_spec(cfg: RunConfig, cwd: str | None) -> dict[str, Any]:
+    from .config import _resolve_function_path
+
+    spec = {k: getattr(cfg, k) for k in _RUN_SPEC_KEYS if getattr(cfg, k) is not None}
+    if cfg.function:
+        spec["function"] = _resolve_function_path(cfg.function, Path.cwd())
+    if cfg.command:
+        spec["workdir"] = cwd
+    return spec
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Join a stored study: what to run comes from the study (``tunewise run`` stored it)."""
+    from .storage import get_storage
+
+    storage_url = args.storage or DEFAULT_STORAGE
+    _check_exists(storage_url)
+    storage = get_storage(storage_url)
+    name = args.study
+    if name is None:
+        studies = storage.list_studies()
+        if len(studies) != 1:
+            known = ", ".join(repr(s.name) for s in studies) or "none"
+            raise UsageError(f"{storage.url} holds {len(studies)} studies ({known}); pick one with "
+                             "--study NAME.")
+        name = studies[0].name
+    info = storage.get_study(name)
+    if info is None:
+        known = ", ".join(repr(s.name) for s in storage.list_studies()) or "none"
+        raise _StudyNotFound(f"no study named {name!r} in {storage.url} (studies there: {known}).")
+    spec = dict(info.settings.get("run") or {})
+    if args.target is None and not spec.get("function") and not spec.get("command"):
+        raise UsageError(
+            f"study {name!r} was not started by 'tunewise run', so it does not say what to run; "
+            f"pass the function: tunewise worker --study {name} path/to/train.py:train")
+    flags = {"study": name, "storage": storage_url, "function": args.target,
+             "max_trials": args.max_trials, "timeout": args.timeout}
+    if args.timeout is not None:
+        spec.pop("timeout", None)
+    cfg = build_run_config(spec, flags)
+    return _search(cfg, args, worker=True)
+
+
+def _search(cfg: RunConfig, args: argparse.Namespace, worker: bool = False) -> int:
+    """Run (or join, for a worker) the search that ``cfg`` describes."""
+    import tunewise
+    from .schedulers import scheduler_from_config
+    from .storage import get_storage
+
     study_name = cfg.study or default_study_name(cfg)
     storage_url = cfg.storage or DEFAULT_STORAGE
     try:
@@ -342,7 +438,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     hyperparameters = None
     if cfg.space is not None:
         hyperparameters = build_hyperparameters(cfg.space, source=_source(cfg))
-    template = None
+    template, cwd = None, None
     if cfg.command:
         template, cwd = _command_template(cfg, hyperparameters)
     else:
@@ -376,9 +472,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     study = tunewise.Study(study_name, objective=objective, storage=storage, sampler=sampler,
                            scheduler=scheduler, seed=cfg.seed, hyperparameters=hyperparameters,
                            overwrite=bool(cfg.overwrite))
+    if not worker:  # what a `tunewise worker` that joins later runs
+        storage.update_settings(study._id, {"run": _run_spec(cfg, cwd)})
+    parallel = _parallel_options(args, cfg, command=template is not None)
     if not args.quiet:
         before = len(study.trials)
-        what = f"{'resuming' if before else 'starting'} study {study_name!r} in {storage_url}"
+        verb = "joining" if worker else "resuming" if before else "starting"
+        what = f"{verb} study {study_name!r} in {storage.url}"  # its password hidden
         if before:
             what += f" ({before} trials so far)"
         print(f"tunewise: {what}", file=sys.stderr)
@@ -388,7 +488,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        executions_per_trial=cfg.executions_per_trial or 1,
                        max_retries_per_trial=cfg.max_retries_per_trial or 0,
                        max_consecutive_failed_trials=3 if failures_allowed is None else failures_allowed,
-                       show_progress=not args.quiet)
+                       show_progress=not args.quiet, **parallel)
     trials = study.trials
     completed = [t for t in trials if t.state.value == "completed"]
     if not args.quiet:
@@ -397,6 +497,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_best(study, study.best_trials(1 if not study.is_multi_objective else None))
     failed_out = bool(study.stop_reason and "consecutive" in study.stop_reason)
     return 1 if failed_out or not completed else 0
+
+
+def _parallel_options(args: argparse.Namespace, cfg: RunConfig, command: bool) -> dict[str, Any]:
+    """optimize's keyword arguments for --n-jobs, --isolate, --devices, --dask, --trial-timeout
+    and --heartbeat-timeout."""
+    options: dict[str, Any] = {}
+    if args.n_jobs is not None:
+        if args.n_jobs == 0 or args.n_jobs < -1:
+            raise UsageError(f"--n-jobs must be a positive number or -1 (one per CPU), got {args.n_jobs}.")
+        options["n_jobs"] = args.n_jobs
+    if args.isolate:
+        options["isolate"] = True
+    if args.devices:
+        options["devices"] = [d.strip() for d in args.devices.split(",") if d.strip()]
+    if cfg.trial_timeout is not None and not command:  # a command stops itself (its runner's timeout)
+        options["trial_timeout"] = cfg.trial_timeout
+    if args.heartbeat_timeout is not None:
+        if args.heartbeat_timeout <= 0:
+            raise UsageError(f"--heartbeat-timeout must be positive, got {args.heartbeat_timeout}.")
+        options["heartbeat_timeout"] = args.heartbeat_timeout
+    if args.dask:
+        if set(options) - {"heartbeat_timeout"}:
+            raise UsageError("--dask runs trials where the cluster puts them: leave out --n-jobs, "
+                             "--isolate, --devices and --trial-timeout.")
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError("--dask needs Dask: pip install 'tunewise[dask]'.") from None
+        import tunewise
+
+        try:
+            client = Client(args.dask, timeout=30)
+        except OSError as exc:
+            raise UsageError(f"cannot reach the Dask scheduler at {args.dask!r}: {exc}") from None
+        options["executor"] = tunewise.DaskExecutor(client)
+    return options
 
 
 def _no_objective(study_name: str) -> NoReturn:
@@ -568,10 +704,11 @@ def _open_study(args: argparse.Namespace, need_one: bool = True) -> tuple[Any, A
         if len(studies) == 1:
             study_name = studies[0].name
         elif not studies:
-            raise _StudyNotFound(f"no studies in {url}; run 'tunewise run' first.")
+            raise _StudyNotFound(f"no studies in {storage.url}; run 'tunewise run' first.")
         else:
             names = ", ".join(s.name for s in studies)
-            raise _StudyNotFound(f"{url} holds several studies ({names}); choose one with --study NAME.")
+            raise _StudyNotFound(f"{storage.url} holds several studies ({names}); choose one with "
+                                 "--study NAME.")
     import tunewise
 
     try:

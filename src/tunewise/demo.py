@@ -116,7 +116,7 @@ def run_demo(trials: int = 20, epochs: int = 20, storage: str = "sqlite:///tunew
     study = tuner.study
     print(f"tunewise demo: Hyperband over a Keras MLP on the digits data set ({len(x_train)} "
           f"training and {len(x_val)} validation images), up to {trials} trials of at most "
-          f"{epochs} epochs, stored in {storage} as study {study_name!r}.", flush=True)
+          f"{epochs} epochs, stored in {study.storage.url} as study {study_name!r}.", flush=True)
     tuner.search(x_train, y_train, validation_data=(x_val, y_val), batch_size=64, verbose=0)
 
     results = study.trials
@@ -145,5 +145,5 @@ def run_demo(trials: int = 20, epochs: int = 20, storage: str = "sqlite:///tunew
         print("no trial completed; errors: " + "; ".join(sorted(errors))[:500], file=sys.stderr)
     print(f"{len(completed)} of {len(results)} trials trained to the end in "
           f"{time.monotonic() - start:.0f} s. See them again with: tunewise best --storage "
-          f"{storage} --study {study_name} -n 5")
+          f"{study.storage.url} --study {study_name} -n 5")
     return 0 if completed else 1

@@ -50,3 +50,8 @@ class SpaceExhaustedError(SearchFinishedError):
 class TrialsPendingError(TunewiseError):
     """``study.ask()`` cannot start anything until running trials are told: the scheduler
     waits for their results to decide promotions."""
+
+
+class TrialLost(TunewiseError):
+    """This worker no longer holds the trial: its heartbeat lease ran out and another worker
+    took the trial over. The run stops without recording anything."""

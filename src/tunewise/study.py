@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -13,18 +14,20 @@ import shutil
 import socket
 import statistics
 import tempfile
+import threading
 import time
 import traceback as _traceback
-from typing import IO, Any, Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import (FailedTrialError, FatalError, SearchFinishedError, SpaceError, SpaceExhaustedError,
-                     TrialPruned, TrialsPendingError)
+                     TrialLost, TrialPruned, TrialsPendingError)
 from .objective import Objective, make_objectives
 from .progress import Progress
 from .samplers import Sampler, SamplingContext, make_sampler, sampler_from_config
-from .schedulers import ScheduleContext, Scheduler, make_scheduler, scheduler_from_config
+from .schedulers import (AutoScheduler, ScheduleContext, Scheduler, make_scheduler,
+                         scheduler_from_config)
 from .space import HyperParameters, point_id
 from .space import types as _types
 from .storage import BaseStorage, DuplicatePointError, StudyExistsError, get_storage
@@ -47,7 +50,15 @@ def _process_start(pid: int) -> str:
 
 
 def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+    """``host:pid:process start:token``; the token tells apart studies of one process (two
+    Dask tasks in one worker process, for instance)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}:{os.urandom(4).hex()}"
+
+
+def _worker_pid(worker: str | None) -> str:
+    parts = (worker or "").split(":")
+    return parts[1] if len(parts) >= 3 else "?"
 
 
 def _worker_is_dead(worker: str | None) -> bool:
@@ -55,7 +66,7 @@ def _worker_is_dead(worker: str | None) -> bool:
     if not worker:
         return False
     try:
-        host, pid_text, start = worker.rsplit(":", 2)
+        host, pid_text, start = worker.split(":")[:3]
         pid = int(pid_text)
     except ValueError:
         return False
@@ -139,6 +150,10 @@ class Study:
         self._id = info.id
         self.seed: int = info.settings["seed"]
         self._settings = info.settings
+        resolved = (info.settings.get("scheduler") or {}).get("resolved")
+        if isinstance(self.scheduler, AutoScheduler) and resolved:
+            self.scheduler = AutoScheduler(self.scheduler.max_epochs, self.scheduler.factor,
+                                           resolved).choose(parallel=False)
         self._space = HyperParameters()
         self._load_space(info.space)
         self._worker = _worker_id()
@@ -148,6 +163,10 @@ class Study:
         self._exhausted = False
         self._scheduled_out = False  # the scheduler had nothing to run at the last ask
         self.stop_reason: str | None = None
+        # While optimize runs: how long a running trial's lease lasts without a heartbeat,
+        # and how many times a trial may be retried.
+        self._lease: float | None = None
+        self._max_retries = 0
 
     # -- construction helpers -------------------------------------------------------------
     def _check_settings(self, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
@@ -165,8 +184,11 @@ class Study:
                  objectives_text(wanted["objectives"]))
         if stored["sampler"] != wanted["sampler"]:
             fail("sampler", stored["sampler"], wanted["sampler"])
-        if stored.get("scheduler") != wanted["scheduler"]:
-            fail("scheduler", stored.get("scheduler"), wanted["scheduler"])
+        chosen = stored.get("scheduler")
+        if isinstance(chosen, dict):  # what "auto" chose is not a setting of the user's
+            chosen = {k: v for k, v in chosen.items() if k != "resolved"}
+        if chosen != wanted["scheduler"]:
+            fail("scheduler", chosen, wanted["scheduler"])
         if wanted["seed"] is not None and stored["seed"] != wanted["seed"]:
             fail("seed", stored["seed"], wanted["seed"])
         if wanted["hyperparameters"] is not None and stored.get("hyperparameters") != wanted["hyperparameters"]:
@@ -259,6 +281,7 @@ class Study:
         A waiting or interrupted trial is handed out first. Raises ``SpaceExhaustedError``
         when a finite space has no untried point left.
         """
+        self._resolve_scheduler(parallel=True)  # the caller may hold many trials at once
         trial = self._ask(max_trials=None)
         if trial is not None:
             return trial
@@ -275,14 +298,29 @@ class Study:
             f"Study {self.name!r}: the {self.scheduler.name} scheduler has run everything it "
             f"plans ({self.scheduler!r}).")
 
+    def _resolve_scheduler(self, parallel: bool) -> None:
+        """Turn ``scheduler="auto"`` into Hyperband or ASHA; the first decision is stored and
+        binds every later run and worker."""
+        if not isinstance(self.scheduler, AutoScheduler):
+            return
+        info = self._storage.get_study(self.name)
+        stored = dict((info.settings if info else self._settings).get("scheduler") or {})
+        if not stored.get("resolved"):
+            stored["resolved"] = "asha" if parallel else "hyperband"
+            self._storage.update_settings(self._id, {"scheduler": stored})
+        self._settings = {**self._settings, "scheduler": stored}
+        self.scheduler = AutoScheduler(self.scheduler.max_epochs, self.scheduler.factor,
+                                       stored["resolved"]).choose(parallel)
+
     def _ask(self, max_trials: int | None) -> Trial | None:
         """Claim a queued trial, continue a paused one the scheduler promotes, or create a
         new one; None when the budget is spent, the space is exhausted or the scheduler has
         nothing to run now (``_scheduled_out``)."""
         storage, now = self._storage, time.time()
+        lease = now + self._lease if self._lease else None
         trials = storage.get_trials(self._id)
         if storage.has_queued(self._id):
-            record = storage.claim_trial(self._id, self._worker, now)
+            record = storage.claim_trial(self._id, self._worker, now, lease=lease)
             if record is not None:
                 return self._handle(record)
         allow_new = max_trials is None or len(trials) < max_trials
@@ -301,7 +339,7 @@ class Study:
                     if storage.update_trial(self._id, decision.number, [TrialState.PAUSED],
                                             state=TrialState.RUNNING, budget=decision.budget,
                                             worker=self._worker, finished=None, error=None,
-                                            traceback=None, **slot):
+                                            traceback=None, heartbeat=lease, **slot):
                         return self._handle(storage.get_trial(self._id, decision.number))
                     trials = storage.get_trials(self._id)  # another worker was first
                     continue
@@ -326,7 +364,7 @@ class Study:
                 record = storage.create_trial(
                     self._id, values, key=key if key is not None else point_id(values),
                     seed=None, worker=self._worker, max_trials=max_trials, now=now,
-                    budget=budget, bracket=bracket)
+                    budget=budget, bracket=bracket, lease=lease)
             except DuplicatePointError:  # another worker took that point: look again
                 trials = storage.get_trials(self._id)
                 continue
@@ -378,7 +416,9 @@ class Study:
                  timeout: float | None = None, n_jobs: int = 1, executions_per_trial: int = 1,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int | None = 3,
                  callbacks: Sequence[Callable[["Study", FrozenTrial], Any]] | None = None,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, *, isolate: bool = False,
+                 trial_timeout: float | None = None, devices: Sequence[Any] | None = None,
+                 executor: Any = None, heartbeat_timeout: float = 60.0) -> None:
         """Run ``fn(trial)`` for trials until ``max_trials`` trials exist in the study (trials
         of earlier runs count), ``timeout`` seconds pass, or a finite space is exhausted.
 
@@ -386,7 +426,29 @@ class Study:
         recorded as a failed trial; ``FailedTrialError`` is not retried, other errors are
         retried up to ``max_retries_per_trial`` times. The search stops (with a logged
         message) after ``max_consecutive_failed_trials`` failed trials in a row. Ctrl-C marks
-        the running trial interrupted: run again to resume.
+        the running trials interrupted: run again to resume.
+
+        Parallel and isolated runs (see the README's "Parallel search"):
+
+        - ``n_jobs=N`` runs N trials at once, each in a worker process of its own (``-1``:
+          one per CPU); each worker gets an equal share of the CPU threads (torch, OpenMP,
+          BLAS). ``devices=[0, 1]`` gives each worker one GPU through
+          ``CUDA_VISIBLE_DEVICES`` (and, with ``n_jobs`` left at 1, one worker per device).
+        - ``isolate=True`` runs every trial in a fresh process, so its memory goes back to
+          the system when it ends.
+        - ``trial_timeout`` seconds stops a trial that runs longer and records it as failed
+          with the reason "timeout". A trial the system kills for memory is recorded as
+          failed with the reason "out of memory".
+        - ``executor=tunewise.DaskExecutor(client)`` runs workers on a Dask cluster; they
+          write to this study's storage, which must be a database they can reach.
+        - With a database storage, running trials send heartbeats; a trial whose worker
+          stops beating for ``heartbeat_timeout`` seconds (the process died, the machine was
+          lost) is run again by another worker, from its checkpoint when it has one. Each such
+          retry counts against ``max_retries_per_trial``, and the first is always granted, so
+          that a search killed outright resumes where it stopped.
+
+        >>> study = Study("parallel", objective="loss", storage="sqlite:///tune.db")  # doctest: +SKIP
+        >>> study.optimize(train, max_trials=40, n_jobs=2, trial_timeout=600)  # doctest: +SKIP
         """
         if not callable(fn):
             raise ValueError(f"optimize needs a callable fn(trial), got {fn!r}.")
@@ -394,68 +456,91 @@ class Study:
         _check_count("executions_per_trial", executions_per_trial)
         _check_count("max_retries_per_trial", max_retries_per_trial, minimum=0)
         _check_count("max_consecutive_failed_trials", max_consecutive_failed_trials, allow_none=True)
-        _check_count("n_jobs", n_jobs)
-        if n_jobs != 1:
-            raise ValueError(
-                "n_jobs > 1 is not supported yet; start several processes on the same storage "
-                "(for example `tunewise run` twice on one SQLite file) to run trials in parallel.")
+        if n_jobs != -1:
+            _check_count("n_jobs", n_jobs)
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+        if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(
+                trial_timeout, (int, float)) or trial_timeout <= 0):
+            raise ValueError(f"trial_timeout must be a positive number of seconds, got {trial_timeout!r}.")
+        if isinstance(heartbeat_timeout, bool) or not isinstance(heartbeat_timeout, (int, float)) \
+                or heartbeat_timeout <= 0:
+            raise ValueError(f"heartbeat_timeout must be a positive number of seconds, got "
+                             f"{heartbeat_timeout!r}.")
+        if not isinstance(isolate, bool):
+            raise ValueError(f"isolate must be True or False, got {isolate!r}.")
+        from .execution import pool
+
+        gpus = pool.check_devices(devices)
+        if n_jobs == -1:
+            n_jobs = pool.available_cpus()
+        elif gpus and n_jobs == 1:
+            n_jobs = len(gpus)
+        self._resolve_scheduler(parallel=n_jobs > 1 or executor is not None)
+        if executor is not None:
+            if n_jobs != 1 or isolate or trial_timeout is not None or gpus:
+                raise ValueError("With executor=, the cluster decides where trials run: leave "
+                                 "n_jobs, isolate, trial_timeout and devices at their defaults.")
+            executor.run(self, fn, dict(
+                max_trials=max_trials, timeout=timeout, executions_per_trial=executions_per_trial,
+                max_retries_per_trial=max_retries_per_trial,
+                max_consecutive_failed_trials=max_consecutive_failed_trials,
+                heartbeat_timeout=heartbeat_timeout), show_progress=show_progress)
+            return
         self.stop_reason = None
-        self._recover_stale()
-        progress = Progress(max_trials, enabled=None if show_progress else False)
-        start = time.monotonic()
-        consecutive: list[FrozenTrial] = []
-        new = 0
+        self._lease, self._max_retries = float(heartbeat_timeout), max_retries_per_trial
+        loop = _Loop(self, max_trials, timeout, max_consecutive_failed_trials, callbacks,
+                     Progress(max_trials, enabled=None if show_progress else False))
         try:
-            while True:
-                if timeout is not None and time.monotonic() - start >= timeout:
-                    self.stop_reason = f"timeout of {timeout} s reached"
-                    break
-                trial = self._ask(max_trials)
-                if trial is None and (self._exhausted or self._scheduled_out) and self._others_running():
-                    # Define-by-run: trials still running elsewhere may grow the space (and
-                    # one that dies is run again); a scheduler may promote them. Wait for
-                    # them before concluding.
-                    self._exhausted = False
-                    time.sleep(_IDLE_POLL)
-                    self._recover_stale()
-                    continue
-                if trial is None:
-                    if self._exhausted and not self._space.space:
-                        self.stop_reason = ("the function defines no hyperparameters, so every "
-                                            "trial would be the same")
-                    elif self._exhausted:
-                        self.stop_reason = "the search space is exhausted"
-                        logger.info("Study %r: every point of the search space has been tried.", self.name)
-                    elif self._scheduled_out and (max_trials is None or len(self.trials) < max_trials):
-                        self.stop_reason = f"the {self.scheduler.name} scheduler has run everything it plans"
-                    else:
-                        self.stop_reason = f"max_trials={max_trials} reached"
-                    break
-                record = self._run(fn, trial, executions_per_trial, max_retries_per_trial)
-                new += 1
-                for callback in callbacks or ():
-                    callback(self, record)
-                consecutive = consecutive + [record] if record.state == TrialState.FAILED else []
-                if progress.enabled:
-                    progress.update(sum(t.state.is_finished for t in self.trials),
-                                    self._best_text(), new)
-                if max_consecutive_failed_trials and len(consecutive) >= max_consecutive_failed_trials:
-                    errors = "; ".join(f"trial {t.number}: {t.error}" for t in consecutive[-3:])
-                    self.stop_reason = (f"{len(consecutive)} consecutive trials failed "
-                                        f"(max_consecutive_failed_trials={max_consecutive_failed_trials})")
-                    logger.error("Study %r stopped: %s. Last errors: %s", self.name,
-                                 self.stop_reason, errors)
-                    break
+            with self._heartbeat():
+                self._recover_stale()
+                if n_jobs > 1 or isolate or trial_timeout is not None or gpus:
+                    self._optimize_in_processes(loop, fn, n_jobs, executions_per_trial,
+                                                max_retries_per_trial, isolate, trial_timeout, gpus)
+                else:
+                    self._optimize_here(loop, fn, executions_per_trial, max_retries_per_trial)
         finally:
-            progress.close()
+            loop.progress.close()
+            self._lease = None
         if self._exhausted and self.stop_reason is None:
             self.stop_reason = "the search space is exhausted"
 
+    def _optimize_here(self, loop: "_Loop", fn: Callable[[Trial], Any], executions: int,
+                       max_retries: int) -> None:
+        """One trial at a time, in this process."""
+        while not loop.should_stop():
+            trial = self._ask(loop.max_trials)
+            if trial is None:
+                if self._waiting_for_others():
+                    time.sleep(_IDLE_POLL)
+                    self._recover_stale()
+                    continue
+                self.stop_reason = self._why_no_trial(loop.max_trials)
+                return
+            if loop.finished(self._run(fn, trial, executions, max_retries)):
+                return
+
+    def _waiting_for_others(self) -> bool:
+        """Define-by-run: trials still running elsewhere may grow the space (and one that
+        dies is run again); a scheduler may promote them. Wait for them before concluding."""
+        if (self._exhausted or self._scheduled_out) and self._others_running():
+            self._exhausted = False
+            return True
+        return False
+
+    def _why_no_trial(self, max_trials: int | None) -> str:
+        if self._exhausted and not self._space.space:
+            return "the function defines no hyperparameters, so every trial would be the same"
+        if self._exhausted:
+            logger.info("Study %r: every point of the search space has been tried.", self.name)
+            return "the search space is exhausted"
+        if self._scheduled_out and (max_trials is None or len(self.trials) < max_trials):
+            return f"the {self.scheduler.name} scheduler has run everything it plans"
+        return f"max_trials={max_trials} reached"
+
     def _run(self, fn: Callable[[Trial], Any], trial: Trial, executions: int,
              max_retries: int) -> FrozenTrial:
-        attempts = 0
+        attempts = trial._record.attempts  # a trial run again after its worker died
         try:
             while True:
                 results: list[Any] = []
@@ -463,6 +548,9 @@ class Study:
                     for i in range(executions):
                         trial.execution = i
                         results.append(fn(trial))
+                except TrialLost as exc:
+                    logger.warning("Trial %d: %s; this worker's run of it stops.", trial.number, exc)
+                    return self._storage.get_trial(self._id, trial.number)
                 except FailedTrialError as exc:
                     return self._finish(trial._base(), trial.hp, TrialState.FAILED,
                                         error=_error_text(exc), tb=_traceback.format_exc(),
@@ -496,10 +584,190 @@ class Study:
                     raise
                 return self._complete(trial._base(), trial.hp, metrics, attempts=attempts)
         except KeyboardInterrupt:
-            self._storage.update_trial(self._id, trial.number, [TrialState.RUNNING],
-                                       state=TrialState.INTERRUPTED,
-                                       error="interrupted by the user (Ctrl-C); it runs again on resume")
+            self._interrupt([trial.number])
             raise
+
+    def _optimize_in_processes(self, loop: "_Loop", fn: Callable[[Trial], Any], n_jobs: int,
+                               executions: int, max_retries: int, isolate: bool,
+                               trial_timeout: float | None, gpus: list[str] | None) -> None:
+        """Up to ``n_jobs`` trials at once, each in a child process (``execution.pool``);
+        this process keeps the storage, the sampler and the scheduler."""
+        from multiprocessing.connection import wait
+
+        from .execution.pool import ChildProcess, dumps_function, threads_per_worker, wait_time
+
+        payload = dumps_function(fn)
+        threads = threads_per_worker(n_jobs)
+        slots = [_Slot(gpus[i % len(gpus)] if gpus else None) for i in range(n_jobs)]
+
+        def start(slot: _Slot, trial: Trial, attempts: int) -> None:
+            if slot.child is None:
+                slot.child = ChildProcess(payload, threads, slot.device)
+            slot.trial, slot.attempts = trial, attempts
+            slot.deadline = time.monotonic() + trial_timeout if trial_timeout else None
+            task = {"number": trial.number, "hp": trial.hp.get_config(), "seed": trial.base_seed,
+                    "budget": trial.budget, "rungs": dict(trial._record.rungs),
+                    "intermediate": dict(trial._intermediate), "executions": executions,
+                    "checkpoint_root": self.checkpoint_root, "objective": self.objectives[0].name}
+            slot.task = task
+            if not slot.child.send(("run", task)):
+                slot.child.kill()  # it died while idle: a fresh one takes the trial
+                slot.child = ChildProcess(payload, threads, slot.device)
+                slot.child.send(("run", task))
+
+        def end(slot: _Slot, record: FrozenTrial | None) -> bool:
+            """The slot's trial is over; True when the search should stop."""
+            if isolate and slot.child is not None:
+                slot.child.stop()
+                slot.child = None
+            slot.trial = slot.task = slot.deadline = None
+            return record is not None and loop.finished(record)
+
+        def retry_or_fail(slot: _Slot, error: str, tb: str | None, hp: HyperParameters) -> bool:
+            trial = slot.trial
+            assert trial is not None
+            if slot.attempts < max_retries:
+                logger.warning("Trial %d: %s; retry %d of %d.", trial.number, error,
+                               slot.attempts + 1, max_retries)
+                if slot.child is None:
+                    slot.child = ChildProcess(payload, threads, slot.device)
+                start(slot, trial, slot.attempts + 1)
+                return False
+            record = self._finish(trial._base(), hp, TrialState.FAILED, error=error, tb=tb,
+                                  attempts=slot.attempts)
+            logger.warning("Trial %d failed: %s", trial.number, error)
+            return end(slot, record)
+
+        def handle(slot: _Slot) -> bool:
+            """Read one message from the slot's process; True when the search should stop."""
+            child, trial = slot.child, slot.trial
+            assert child is not None and trial is not None
+            try:
+                message = child.conn.recv()
+            except (EOFError, OSError):  # the process died mid-trial
+                error = child.death()
+                child.close()
+                slot.child = None
+                if error.startswith("out of memory"):
+                    record = self._finish(trial._base(), trial.hp, TrialState.FAILED, error=error,
+                                          attempts=slot.attempts)
+                    logger.warning("Trial %d failed: %s", trial.number, error)
+                    return end(slot, record)
+                return retry_or_fail(slot, error, None, trial.hp)
+            kind = message[0]
+            if kind == "ready":
+                return False
+            if kind == "init_error":
+                self._requeue(trial.number, "the function could not be loaded in a worker")
+                raise RuntimeError(
+                    f"The function could not be loaded in a trial process: {message[1]}. Define "
+                    "it in a module or script that the worker can import, or use n_jobs=1.\n"
+                    f"{message[2]}")
+            if kind == "report":
+                try:
+                    self._report(trial, message[1], message[2])
+                    answer: tuple[str, str | None] = ("go", None)
+                except TrialPruned as exc:
+                    answer = ("prune", str(exc))
+                except TrialLost as exc:
+                    answer = ("lost", str(exc))
+                child.send(answer)
+                return False
+            if kind == "lost":
+                logger.warning("Trial %d was taken over by another worker; this worker's run of "
+                               "it stopped.", trial.number)
+                return end(slot, None)
+            hp = HyperParameters.from_config(message[-1])
+            if kind == "done":
+                try:
+                    metrics = [self._as_metrics(r) for r in message[1]]
+                except ValueError:
+                    self._requeue(trial.number, "the function's result was invalid")
+                    raise
+                return end(slot, self._complete(trial._base(), hp, metrics, attempts=slot.attempts))
+            _, what, type_name, text, tb, _config = message
+            error = f"{type_name}: {_ANSI.sub('', text)}" if text else type_name
+            if what == "failed":
+                return end(slot, self._finish(trial._base(), hp, TrialState.FAILED, error=error,
+                                              tb=tb, attempts=slot.attempts))
+            if what == "pruned":
+                return end(slot, self._finish(trial._base(), hp, TrialState.PRUNED,
+                                              error=text or None, attempts=slot.attempts))
+            if what == "memory":
+                return end(slot, self._finish(trial._base(), hp, TrialState.FAILED,
+                                              error=f"out of memory: {error}", tb=tb,
+                                              attempts=slot.attempts))
+            if what == "fatal":
+                self._finish(trial._base(), hp, TrialState.FAILED, error=error, tb=tb,
+                             attempts=slot.attempts)
+                self.stop_reason = f"trial {trial.number} raised a fatal error: {text}"
+                raise FatalError(f"{text}\n(raised in trial {trial.number}'s process)\n{tb}")
+            if what == "space":
+                self._requeue(trial.number, "the search space definition is invalid")
+                raise SpaceError(text)
+            return retry_or_fail(slot, error, tb, hp)
+
+        try:
+            while True:
+                busy = [s for s in slots if s.trial is not None]
+                idle = [s for s in slots if s.trial is None]
+                waiting = False
+                while idle and not loop.should_stop():
+                    trial = self._ask(loop.max_trials)
+                    if trial is None:
+                        if busy or self._waiting_for_others():
+                            self._exhausted = False
+                            waiting = True  # results still to come may allow more
+                        else:
+                            self.stop_reason = self._why_no_trial(loop.max_trials)
+                            loop.stopped = True
+                        break
+                    slot = idle.pop(0)
+                    start(slot, trial, trial._record.attempts)
+                    busy.append(slot)
+                if not busy:
+                    if loop.stopped or loop.should_stop():
+                        return
+                    time.sleep(_IDLE_POLL)  # other workers hold the last trials
+                    self._recover_stale()
+                    continue
+                ready = wait([s.child.conn for s in busy if s.child is not None],
+                             timeout=wait_time([s.deadline for s in busy],
+                                               _IDLE_POLL if waiting else 1.0))
+                for slot in busy:
+                    if slot.child is not None and slot.child.conn in ready:
+                        if handle(slot):
+                            loop.stopped = True
+                now = time.monotonic()
+                for slot in busy:
+                    if slot.trial is not None and slot.deadline is not None and now >= slot.deadline:
+                        assert slot.child is not None
+                        slot.child.kill()
+                        slot.child = None
+                        trial = slot.trial
+                        error = f"timeout: ran longer than trial_timeout={trial_timeout:g} s"
+                        logger.warning("Trial %d failed: %s", trial.number, error)
+                        if end(slot, self._finish(trial._base(), trial.hp, TrialState.FAILED,
+                                                  error=error, attempts=slot.attempts)):
+                            loop.stopped = True
+        except BaseException:
+            self._interrupt([s.trial.number for s in slots if s.trial is not None])
+            raise
+        finally:
+            for slot in slots:
+                if slot.child is not None:
+                    if slot.trial is None:
+                        slot.child.stop()
+                    else:
+                        slot.child.kill()
+
+    def _interrupt(self, numbers: Sequence[int]) -> None:
+        """Trials this worker stops without a result run again on resume."""
+        for number in numbers:
+            self._storage.update_trial(self._id, number, [TrialState.RUNNING], owner=self._worker,
+                                       state=TrialState.INTERRUPTED,
+                                       error="interrupted (Ctrl-C or an error elsewhere in the "
+                                             "search); it runs again on resume")
 
     def _others_running(self) -> bool:
         return any(t.state == TrialState.RUNNING and t.worker != self._worker
@@ -509,17 +777,58 @@ class Study:
         self._storage.update_trial(self._id, number, [TrialState.RUNNING], state=TrialState.WAITING,
                                    started=None, error=f"not run: {why}")
 
+    @contextlib.contextmanager
+    def _heartbeat(self) -> Iterator[None]:
+        """While optimize runs on a database storage, a thread renews the lease of this
+        worker's running trials, and takes over the trials of workers that stopped beating."""
+        if not self._storage.shared or not self._lease:
+            yield
+            return
+        lease, stop = self._lease, threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(lease / 4):
+                try:
+                    self._storage.renew_leases(self._id, self._worker, time.time() + lease)
+                    self._recover_stale()
+                except Exception as exc:  # noqa: BLE001 - a lost connection: try again next beat
+                    logger.debug("heartbeat of study %r failed: %s", self.name, exc)
+
+        thread = threading.Thread(target=beat, name="tunewise-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def _recover_stale(self) -> None:
-        """Trials left running by a process of this host that has died run again."""
+        """Trials whose worker died run again: a process of this host that is gone, or any
+        worker whose heartbeat lease has expired. Each time counts as a retry; past
+        ``max(1, max_retries_per_trial)`` of them the trial is failed."""
+        now = time.time()
+        expired = set(self._storage.expired_trials(self._id, now)) if self._storage.shared else set()
+        allowed = max(1, self._max_retries)
         for t in self._storage.get_trials(self._id):
-            if t.state == TrialState.RUNNING and t.worker != self._worker and _worker_is_dead(t.worker):
-                pid = (t.worker or "").rsplit(":", 2)[1:2]
-                done = self._storage.update_trial(
-                    self._id, t.number, [TrialState.RUNNING], state=TrialState.INTERRUPTED,
-                    error=f"its worker (process {pid[0] if pid else '?'}) died; it runs again")
-                if done:
-                    logger.info("Trial %d was left running by a dead process; it will run again.",
-                                t.number)
+            if t.state != TrialState.RUNNING or t.worker == self._worker:
+                continue
+            if _worker_is_dead(t.worker):
+                why = f"its worker (process {_worker_pid(t.worker)}) died"
+            elif t.number in expired:
+                why = f"its worker ({t.worker}) stopped sending heartbeats"
+            else:
+                continue
+            attempts = t.attempts + 1
+            if attempts > allowed:
+                fields: dict[str, Any] = dict(
+                    state=TrialState.FAILED, finished=now,
+                    error=f"{why}; it was retried {t.attempts} times already "
+                          f"(max_retries_per_trial={self._max_retries})")
+            else:
+                fields = dict(state=TrialState.INTERRUPTED, error=f"{why}; it runs again")
+            if self._storage.update_trial(self._id, t.number, [TrialState.RUNNING], owner=t.worker,
+                                          attempts=attempts, **fields):
+                logger.info("Trial %d: %s.", t.number, fields["error"])
 
     # -- recording results ----------------------------------------------------------------
     def _as_metrics(self, result: Any) -> dict[str, Any]:
@@ -597,7 +906,9 @@ class Study:
                 stored[key] = list(stored[key])
         done = dict(state=state, hyperparameters=hp.values, error=error, traceback=tb,
                     attempts=attempts, finished=time.time(), seed=derive_seed(self.seed, number))
-        ok = self._storage.update_trial(self._id, number, [TrialState.RUNNING], **done, **stored)
+        owner = self._worker if base.worker == self._worker else None  # not if taken over
+        ok = self._storage.update_trial(self._id, number, [TrialState.RUNNING], owner=owner,
+                                        **done, **stored)
         if added:
             self._reload_space()  # and learn what other workers found meanwhile
         if not ok:
@@ -609,7 +920,10 @@ class Study:
                                    **done, **fields)
 
     def _report(self, trial: Trial, step: int, metrics: dict[str, Any]) -> None:
-        self._storage.add_step(self._id, trial.number, step, metrics)
+        owner = self._worker if trial._record.worker == self._worker else None
+        if not self._storage.add_step(self._id, trial.number, step, metrics, owner=owner):
+            raise TrialLost(f"trial {trial.number} was taken over by another worker (this "
+                            "worker's heartbeat lease ran out)")
         trial._intermediate[step] = metrics
         # Only a scheduler that stops trials mid-run reads the history here.
         if self.scheduler is not None and type(self.scheduler).should_prune is not Scheduler.should_prune:
@@ -753,6 +1067,57 @@ class Study:
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, storage={self._storage.url!r})"
 
+
+class _Loop:
+    """What the ways of running trials share: the stop conditions, the callbacks and the
+    progress display."""
+
+    def __init__(self, study: Study, max_trials: int | None, timeout: float | None,
+                 max_failed: int | None, callbacks: Sequence[Callable[[Study, FrozenTrial], Any]] | None,
+                 progress: Progress) -> None:
+        self.study, self.max_trials, self.timeout = study, max_trials, timeout
+        self.max_failed, self.callbacks, self.progress = max_failed, list(callbacks or ()), progress
+        self.start = time.monotonic()
+        self.failed_in_a_row: list[FrozenTrial] = []
+        self.new = 0
+        self.stopped = False
+
+    def should_stop(self) -> bool:
+        """True once no new trial should start (running ones still finish)."""
+        if not self.stopped and self.timeout is not None and time.monotonic() - self.start >= self.timeout:
+            self.study.stop_reason = f"timeout of {self.timeout} s reached"
+            self.stopped = True
+        return self.stopped
+
+    def finished(self, record: FrozenTrial) -> bool:
+        """Count a finished run; True when the search should stop."""
+        study = self.study
+        self.new += 1
+        for callback in self.callbacks:
+            callback(study, record)
+        self.failed_in_a_row = self.failed_in_a_row + [record] if record.state == TrialState.FAILED else []
+        if self.progress.enabled:
+            self.progress.update(sum(t.state.is_finished for t in study.trials), study._best_text(),
+                                 self.new)
+        if self.max_failed and len(self.failed_in_a_row) >= self.max_failed:
+            errors = "; ".join(f"trial {t.number}: {t.error}" for t in self.failed_in_a_row[-3:])
+            study.stop_reason = (f"{len(self.failed_in_a_row)} consecutive trials failed "
+                                 f"(max_consecutive_failed_trials={self.max_failed})")
+            logger.error("Study %r stopped: %s. Last errors: %s", study.name, study.stop_reason, errors)
+            self.stopped = True
+        return self.stopped
+
+
+class _Slot:
+    """One worker of ``optimize(n_jobs=...)``: its process, and the trial it runs."""
+
+    def __init__(self, device: str | None) -> None:
+        self.device = device
+        self.child: Any = None
+        self.trial: Trial | None = None
+        self.task: dict[str, Any] | None = None
+        self.attempts = 0
+        self.deadline: float | None = None
 
 def load_study(name: str, storage: "str | BaseStorage") -> Study:
     """Open an existing study with its stored settings.

@@ -73,6 +73,7 @@ class FrozenTrial:
     budget: int | None = None
     bracket: int | None = None
     rungs: dict[int, Any] = field(default_factory=dict)
+    heartbeat: float | None = None  # a running trial's lease: when its worker's heartbeat expires
 
     @property
     def resume_step(self) -> int:

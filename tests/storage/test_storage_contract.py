@@ -1,14 +1,14 @@
 """The storage contract: every storage (in memory, SQLite file and in-memory SQLite, PostgreSQL)
 passes the same cases.
 
-PostgreSQL runs when ``TUNEWISE_TEST_POSTGRES_URL`` names a database the tests may write to,
-for example ``postgresql://postgres@localhost/tunewise_test``; each test uses its own study
-names and deletes them afterwards.
+PostgreSQL runs on the session's server (the ``postgres_url`` fixture, tests/_postgres.py: one
+started on 127.0.0.1, or the database ``TUNEWISE_TEST_POSTGRES_URL`` names); each test uses its
+own study names and deletes them afterwards. Where no server can be had, those cases skip and
+say why.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +20,6 @@ from tunewise.storage import (BaseStorage, DuplicatePointError, InMemoryStorage,
 from tunewise.space import point_id
 from tunewise.trial import FrozenTrial, TrialState
 
-POSTGRES_URL = os.environ.get("TUNEWISE_TEST_POSTGRES_URL")
 RUNNING, WAITING, INTERRUPTED = TrialState.RUNNING, TrialState.WAITING, TrialState.INTERRUPTED
 COMPLETED, FAILED = TrialState.COMPLETED, TrialState.FAILED
 
@@ -67,9 +66,7 @@ class Store:
     "memory",
     "sqlite",
     "sqlite-in-memory",
-    pytest.param("postgresql", marks=pytest.mark.skipif(
-        not POSTGRES_URL, reason="PostgreSQL storage contract: set TUNEWISE_TEST_POSTGRES_URL="
-        "postgresql://user@host/db (a database the tests may write to) to run it")),
+    "postgresql",
 ])
 def store(request, tmp_path):
     if request.param == "memory":
@@ -80,7 +77,8 @@ def store(request, tmp_path):
     elif request.param == "sqlite-in-memory":  # one private database per storage object
         s = Store("sqlite-in-memory", get_storage("sqlite://"), None)
     else:
-        s = Store("postgresql", get_storage(POSTGRES_URL), POSTGRES_URL)
+        url = request.getfixturevalue("postgres_url")  # skips, saying why, without a server
+        s = Store("postgresql", get_storage(url), url)
     yield s
     for info in s.mine(s.storage.list_studies()):
         s.storage.delete_study(info.name)
@@ -589,7 +587,9 @@ def test_a_claim_is_taken_once_and_for_good(store):
     assert st.update_trial(other, 0, [TrialState.PAUSED], state=RUNNING, claim="slot:1:0") is True
 
 
-def test_a_schema_1_file_is_upgraded_and_keeps_its_trials(tmp_path):
+@pytest.mark.parametrize("version, added", [(1, ("budget", "bracket", "rungs", "heartbeat")),
+                                             (2, ("heartbeat",))])
+def test_an_older_schema_file_is_upgraded_and_keeps_its_trials(tmp_path, version, added):
     from tunewise.storage.sql import SCHEMA_VERSION
 
     path = tmp_path / "old.db"
@@ -598,15 +598,17 @@ def test_a_schema_1_file_is_upgraded_and_keeps_its_trials(tmp_path):
     create(storage, sid, {"a": 7})
     storage.update_trial(sid, 0, [RUNNING], state=COMPLETED, score=0.5)
     storage.close()
-    with sqlite3.connect(path) as conn:  # what tunewise 0.1 with schema 1 wrote
-        for column in ("budget", "bracket", "rungs"):
+    with sqlite3.connect(path) as conn:  # what an older tunewise wrote
+        for column in added:
             conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
-        conn.execute("UPDATE tunewise_info SET value = '1' WHERE key = 'schema_version'")
+        conn.execute(f"UPDATE tunewise_info SET value = '{version}' WHERE key = 'schema_version'")
     storage = get_storage(f"sqlite:///{path}")
-    assert storage.schema_version == SCHEMA_VERSION == 2
+    assert storage.schema_version == SCHEMA_VERSION == 3
     [t] = storage.get_trials(sid)
     assert (t.hyperparameters, t.score, t.budget, t.rungs) == ({"a": 7}, 0.5, None, {})
     create(storage, sid)
     assert storage.update_trial(sid, 1, [RUNNING], state=TrialState.PAUSED, budget=3, rungs={3: 0.25})
     assert storage.get_trial(sid, 1).rungs == {3: 0.25}
+    assert storage.update_trial(sid, 1, [TrialState.PAUSED], state=RUNNING, heartbeat=5.0)
+    assert storage.expired_trials(sid, now=6.0) == [1]
     storage.close()

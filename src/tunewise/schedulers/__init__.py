@@ -1,7 +1,8 @@
 """Schedulers decide how long each trial trains: budgets, promotions and early stops.
 
 ``scheduler="hyperband"`` (Keras Tuner's Hyperband), ``"asha"`` (asynchronous successive
-halving) and ``"median"`` (median stopping) give the defaults; pass an instance to choose
+halving), ``"median"`` (median stopping) and ``"auto"`` (Hyperband with one worker, ASHA with
+several) give the defaults; pass an instance to choose
 the settings, for example ``HyperbandScheduler(max_epochs=27, factor=3)``.
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from .asha import ASHAScheduler
+from .auto import AutoScheduler
 from .base import Decision, ScheduleContext, Scheduler
 from .hyperband import HyperbandScheduler
 from .median import MedianScheduler
 
 _NAMES: dict[str, type[Scheduler]] = {"hyperband": HyperbandScheduler, "asha": ASHAScheduler,
-                                      "median": MedianScheduler}
+                                      "median": MedianScheduler, "auto": AutoScheduler}
 
 
 def make_scheduler(spec: "str | Scheduler | None") -> Scheduler | None:
@@ -42,5 +44,5 @@ def scheduler_from_config(config: dict[str, Any] | None) -> Scheduler | None:
     return _NAMES[name.lower()](**{k: v for k, v in config.items() if k != "name"})
 
 
-__all__ = ["ASHAScheduler", "Decision", "HyperbandScheduler", "MedianScheduler",
+__all__ = ["ASHAScheduler", "AutoScheduler", "Decision", "HyperbandScheduler", "MedianScheduler",
            "ScheduleContext", "Scheduler", "make_scheduler", "scheduler_from_config"]

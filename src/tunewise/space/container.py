@@ -216,6 +216,15 @@ class HyperParameters:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "HyperParameters":
+        """The space and values that ``get_config`` described."""
+        hp = cls()
+        for item in config["space"]:
+            hp.declare(t.from_config(item))
+        hp._values.update({k: v for k, v in config["values"].items() if k in hp._space})
+        return hp
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "HyperParameters":
         hp = cls()
         for item in config.get("space", []):
             hp.declare(t.from_config(item))

@@ -21,8 +21,11 @@ def get_storage(storage: "str | BaseStorage | None") -> BaseStorage:
         from .sql import SQLStorage
 
         return SQLStorage(storage)
+    from .urls import hide_password
+
+    shown = hide_password(storage) if isinstance(storage, str) else storage
     raise ValueError(
-        f"Bad storage {storage!r}; pass None (in memory), 'sqlite:///path/to/file.db' or a "
+        f"Bad storage {shown!r}; pass None (in memory), 'sqlite:///path/to/file.db' or a "
         "database URL such as 'postgresql://user@host/dbname'.")
 
 

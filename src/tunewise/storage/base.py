@@ -37,6 +37,8 @@ class BaseStorage(abc.ABC):
     """Implemented by ``InMemoryStorage`` and ``SQLStorage`` (SQLite, PostgreSQL)."""
 
     url: str
+    #: whether other processes can open the same studies (a database, not this process's memory)
+    shared: bool = False
 
     # -- studies --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -57,6 +59,11 @@ class BaseStorage(abc.ABC):
         """Delete a study and its trials (no error if it does not exist)."""
 
     @abc.abstractmethod
+    def update_settings(self, study_id: int, changes: dict[str, Any]) -> None:
+        """Set top-level keys of the study's stored settings (such as ``run``, what
+        ``tunewise run`` runs, so that ``tunewise worker`` can join), atomically."""
+
+    @abc.abstractmethod
     def merge_space(self, study_id: int, space: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add the hyperparameter definitions of ``space`` whose names are new to the study's
         stored space, atomically; return the merged space."""
@@ -66,23 +73,28 @@ class BaseStorage(abc.ABC):
     def create_trial(self, study_id: int, params: dict[str, Any], *, key: str | None,
                      seed: int, worker: str | None, max_trials: int | None,
                      state: TrialState = TrialState.RUNNING, now: float,
-                     budget: int | None = None, bracket: int | None = None) -> FrozenTrial | None:
+                     budget: int | None = None, bracket: int | None = None,
+                     lease: float | None = None) -> FrozenTrial | None:
         """Create the next trial, numbered from 0. Returns None when the study already holds
         ``max_trials`` trials. Raises ``DuplicatePointError`` when ``key`` is not None and
         another trial of the study claimed it. ``budget`` and ``bracket`` are a scheduler's
-        (the step the first run trains to, and its bracket)."""
+        (the step the first run trains to, and its bracket); ``lease`` is when a running
+        trial's heartbeat expires (see ``renew_leases``)."""
 
     @abc.abstractmethod
-    def claim_trial(self, study_id: int, worker: str | None, now: float) -> FrozenTrial | None:
-        """Atomically move the lowest-numbered waiting or interrupted trial to running and
-        return it; None when there is none."""
+    def claim_trial(self, study_id: int, worker: str | None, now: float,
+                    lease: float | None = None) -> FrozenTrial | None:
+        """Atomically move the lowest-numbered waiting or interrupted trial to running (with
+        its heartbeat lease until ``lease``) and return it; None when there is none."""
 
     @abc.abstractmethod
-    def update_trial(self, study_id: int, number: int, expected: Iterable[TrialState],
-                     **fields: Any) -> bool:
-        """Set ``fields`` on the trial if its state is one of ``expected``; False if not.
+    def update_trial(self, study_id: int, number: int, expected: Iterable[TrialState], *,
+                     owner: str | None = None, **fields: Any) -> bool:
+        """Set ``fields`` on the trial if its state is one of ``expected`` (and, with
+        ``owner``, its worker is ``owner``: a worker that was presumed dead cannot overwrite
+        the run that replaced it); False if not.
         Fields: state, hyperparameters, metrics, score, score_std, executions, error,
-        traceback, started, finished, worker, attempts, seed, budget, bracket, rungs;
+        traceback, started, finished, worker, attempts, seed, budget, bracket, rungs, heartbeat;
         ``claim``, a key claimed for good in the same step (False, and nothing changed, if
         the study's trials or claims hold it already: how a promotion takes its slot); and
         ``space``, hyperparameter definitions merged into the study's space in the same
@@ -90,8 +102,20 @@ class BaseStorage(abc.ABC):
         definitions."""
 
     @abc.abstractmethod
-    def add_step(self, study_id: int, number: int, step: int, metrics: dict[str, Any]) -> None:
-        """Record intermediate metrics (replacing an earlier report of the same step)."""
+    def add_step(self, study_id: int, number: int, step: int, metrics: dict[str, Any],
+                 owner: str | None = None) -> bool:
+        """Record intermediate metrics (replacing an earlier report of the same step). With
+        ``owner``, only while the trial runs on that worker; returns whether it was recorded."""
+
+    @abc.abstractmethod
+    def renew_leases(self, study_id: int, worker: str, until: float) -> list[int]:
+        """The heartbeat: extend to ``until`` the lease of every trial running on ``worker``;
+        return their numbers."""
+
+    @abc.abstractmethod
+    def expired_trials(self, study_id: int, now: float) -> list[int]:
+        """Running trials whose lease ended before ``now``: their worker stopped beating (it
+        died, or its machine was lost). Read fresh, never from a cache."""
 
     @abc.abstractmethod
     def get_trials(self, study_id: int) -> list[FrozenTrial]:

@@ -69,6 +69,15 @@ class InMemoryStorage(BaseStorage):
                 self._claims.pop(info.id, None)
                 self._queued.pop(info.id, None)
 
+    def update_settings(self, study_id, changes):
+        with self._lock:
+            for name, info in self._studies.items():
+                if info.id == study_id:
+                    settings = {**info.settings, **copy.deepcopy(changes)}
+                    self._studies[name] = dataclasses.replace(info, settings=settings)
+                    return
+            raise KeyError(f"Study {study_id} no longer exists.")
+
     def merge_space(self, study_id, space):
         with self._lock:
             for name, info in self._studies.items():
@@ -81,7 +90,7 @@ class InMemoryStorage(BaseStorage):
             raise KeyError(f"Study {study_id} no longer exists.")
 
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
-                     state=TrialState.RUNNING, now, budget=None, bracket=None):
+                     state=TrialState.RUNNING, now, budget=None, bracket=None, lease=None):
         with self._lock:
             trials = self._trials[study_id]
             if max_trials is not None and len(trials) >= max_trials:
@@ -94,27 +103,29 @@ class InMemoryStorage(BaseStorage):
             record = FrozenTrial(number=len(trials), state=TrialState(state), hyperparameters=params,
                                  seed=seed, worker=worker, key=key, params_key=point_id(params),
                                  started=now if state == TrialState.RUNNING else None,
-                                 budget=budget, bracket=bracket)
+                                 budget=budget, bracket=bracket,
+                                 heartbeat=lease if state == TrialState.RUNNING else None)
             trials.append(record)
             self._track(study_id, record)
             return record
 
-    def claim_trial(self, study_id, worker, now):
+    def claim_trial(self, study_id, worker, now, lease=None):
         with self._lock:
             for record in self._trials[study_id]:
                 if record.state in QUEUED_STATES:
                     new = dataclasses.replace(record, state=TrialState.RUNNING, worker=worker,
                                               started=now, finished=None, error=None,
-                                              traceback=None)
+                                              traceback=None, heartbeat=lease)
                     self._trials[study_id][record.number] = new
                     self._track(study_id, new)
                     return new
             return None
 
-    def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
+    def update_trial(self, study_id, number, expected: Iterable[TrialState], *,
+                     owner: str | None = None, **fields: Any):
         with self._lock:
             record = self._trials[study_id][number]
-            if record.state not in tuple(expected):
+            if record.state not in tuple(expected) or (owner is not None and record.worker != owner):
                 return False
             claim = fields.pop("claim", None)
             if claim is not None:
@@ -140,13 +151,29 @@ class InMemoryStorage(BaseStorage):
             self._track(study_id, new)
             return True
 
-    def add_step(self, study_id, number, step, metrics):
+    def add_step(self, study_id, number, step, metrics, owner=None):
         with self._lock:
             record = self._trials[study_id][number]
+            if owner is not None and (record.state != TrialState.RUNNING or record.worker != owner):
+                return False
             intermediate = dict(record.intermediate)
             intermediate[step] = dict(metrics)
             intermediate = dict(sorted(intermediate.items()))  # by step, as SQL storage reads them
             self._trials[study_id][number] = dataclasses.replace(record, intermediate=intermediate)
+            return True
+
+    def renew_leases(self, study_id, worker, until):
+        with self._lock:
+            trials = self._trials[study_id]
+            numbers = [t.number for t in trials if t.state == TrialState.RUNNING and t.worker == worker]
+            for n in numbers:
+                trials[n] = dataclasses.replace(trials[n], heartbeat=until)
+            return numbers
+
+    def expired_trials(self, study_id, now):
+        with self._lock:
+            return [t.number for t in self._trials[study_id] if t.state == TrialState.RUNNING
+                    and t.heartbeat is not None and t.heartbeat < now]
 
     def has_queued(self, study_id):
         with self._lock:

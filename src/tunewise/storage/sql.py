@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from importlib.util import find_spec
 import threading
 import time
 from typing import Any, Iterable
@@ -19,13 +20,14 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from ..space import point_id
 from ..trial import QUEUED_STATES, FrozenTrial, TrialState
 from .base import BaseStorage, DuplicatePointError, StudyExistsError, StudyInfo
+from .urls import hide_password, scrub
 
-SCHEMA_VERSION = 2  # 2: budget, bracket and rungs of multi-fidelity trials
+SCHEMA_VERSION = 3  # 2: budget, bracket and rungs of multi-fidelity trials; 3: heartbeat
 
 _meta = sa.MetaData()
 _info = sa.Table(
@@ -69,6 +71,9 @@ _trials = sa.Table(
     sa.Column("budget", sa.Integer, nullable=True),
     sa.Column("bracket", sa.Integer, nullable=True),
     sa.Column("rungs", sa.Text, nullable=True),
+    # The lease of a running trial: when its worker's heartbeat expires. Renewing it does
+    # not bump ``seq`` (nothing another process caches changes).
+    sa.Column("heartbeat", sa.Float, nullable=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("study_id", "claim_key", name="uq_trials_claim"),
     sa.Index("ix_trials_seq", "study_id", "seq"),
@@ -95,9 +100,9 @@ _claims = sa.Table(
 _JSON_FIELDS = {"hyperparameters": "params", "metrics": "metrics", "score": "score",
                 "score_std": "score_std", "executions": "executions", "rungs": "rungs"}
 _PLAIN_FIELDS = {"error", "traceback", "started", "finished", "worker", "attempts", "seed",
-                 "budget", "bracket"}
+                 "budget", "bracket", "heartbeat"}
 # Columns added after schema version 1, with their SQL types, for upgrading old files.
-_ADDED_COLUMNS = {"budget": "INTEGER", "bracket": "INTEGER", "rungs": "TEXT"}
+_ADDED_COLUMNS = {"budget": "INTEGER", "bracket": "INTEGER", "rungs": "TEXT", "heartbeat": "FLOAT"}
 _QUEUED = [s.value for s in QUEUED_STATES]
 
 
@@ -114,6 +119,26 @@ def _score_tuple(value: Any) -> Any:
 def _merge_configs(stored: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names = {c["config"]["name"] for c in stored}
     return stored + [c for c in new if c["config"]["name"] not in names]
+
+
+def _unstorable_name(name: str) -> str | None:
+    """Why a study name cannot be stored (the same rule on SQLite and PostgreSQL), or None."""
+    limit = _studies.c.name.type.length
+    if len(name) > limit:
+        return f"is {len(name)} characters long; a study name has at most {limit}: shorten it"
+    if "\x00" in name:
+        return "contains a NUL character (\\x00), which PostgreSQL cannot store: remove it"
+    return None
+
+
+def _short(name: str) -> str:
+    return repr(name) if len(name) <= 60 else repr(name[:60]) + "..."
+
+
+def _no_nul(text: Any) -> Any:
+    """Text for a PostgreSQL text column, which cannot hold NUL: shown as the escape ``\\x00``
+    (an error message may quote binary data)."""
+    return text.replace("\x00", "\\x00") if isinstance(text, str) else text
 
 
 class _Statements:
@@ -139,7 +164,7 @@ class _Statements:
         this = (t.study_id == b("b_id"), t.number == b("b_number"))
         self.claim = sa.update(_trials).where(*this).values(
             state=TrialState.RUNNING.value, worker=b("b_worker"), started=b("b_now"),
-            finished=None, error=None, traceback=None, seq=b("b_seq"))
+            finished=None, error=None, traceback=None, heartbeat=b("b_lease"), seq=b("b_seq"))
         self.one_trial = sa.select(_trials).where(*this)
         self.trial_steps = sa.select(st.step, st.metrics).where(st.study_id == b("b_id"),
                                                                 st.number == b("b_number"))
@@ -150,16 +175,24 @@ class _Statements:
         self.insert_step = sa.insert(_steps)
         self.step_added = sa.update(_trials).where(*this).values(seq=b("b_seq"),
                                                                  n_steps=t.n_steps + 1)
+        running_by = (t.study_id == b("b_id"), t.state == TrialState.RUNNING.value,
+                      t.worker == b("b_worker"))
+        self.renew = sa.update(_trials).where(*running_by).values(heartbeat=b("b_until")).returning(t.number)
+        self.owned = sa.select(t.number).where(*this, t.state == TrialState.RUNNING.value,
+                                               t.worker == b("b_worker"))
+        self.expired = sa.select(t.number).where(
+            t.study_id == b("b_id"), t.state == TrialState.RUNNING.value, t.heartbeat < b("b_now"))
         self._updates: dict[tuple[Any, ...], Any] = {}
 
-    def update_trial(self, columns: tuple[str, ...], expected: tuple[str, ...]) -> Any:
-        key = (columns, expected)
+    def update_trial(self, columns: tuple[str, ...], expected: tuple[str, ...], owned: bool) -> Any:
+        key = (columns, expected, owned)
         stmt = self._updates.get(key)
         if stmt is None:
             b, t = sa.bindparam, _trials.c
-            stmt = (sa.update(_trials)
-                    .where(t.study_id == b("b_id"), t.number == b("b_number"), t.state.in_(expected))
-                    .values(seq=b("b_seq"), **{c: b(f"b_{c}") for c in columns}))
+            where = [t.study_id == b("b_id"), t.number == b("b_number"), t.state.in_(expected)]
+            if owned:
+                where.append(t.worker == b("b_owner"))
+            stmt = sa.update(_trials).where(*where).values(seq=b("b_seq"), **{c: b(f"b_{c}") for c in columns})
             self._updates[key] = stmt
         return stmt
 
@@ -183,19 +216,29 @@ class _Cache:
 class SQLStorage(BaseStorage):
     """Storage in a SQL database given by a SQLAlchemy URL.
 
+    A bare ``postgresql://`` URL connects with psycopg 3 (``pip install 'tunewise[postgres]'``).
+    ``url`` is the URL as it may be shown, its password as ``***``.
+
     >>> storage = SQLStorage("sqlite:///:memory:")
     >>> storage.list_studies()
     []
     """
 
     def __init__(self, url: str) -> None:
+        # ``url`` is for showing (messages, reprs, the command line): its password, if any,
+        # is ``***``. The real one connects, here and in worker processes that reconnect.
+        self.url = hide_password(url)
+        self._connect_url = url
         try:
             parsed = make_url(url)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise ValueError(
-                f"Bad storage URL {url!r}; use 'sqlite:///path/to/file.db' or "
+                f"Bad storage URL {self.url!r}; use 'sqlite:///path/to/file.db' or "
                 "'postgresql://user@host/dbname'.") from None
-        self.url = url
+        if parsed.drivername == "postgresql" and find_spec("psycopg") is not None:
+            # SQLAlchemy's default PostgreSQL driver is psycopg2; tunewise[postgres] installs
+            # psycopg 3. A driver the user names (postgresql+psycopg2://) is kept.
+            parsed = parsed.set(drivername="postgresql+psycopg")
         self._sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
         if self._sqlite:
@@ -204,8 +247,8 @@ class SQLStorage(BaseStorage):
                 folder = os.path.dirname(os.path.abspath(database))
                 if not os.path.isdir(folder):
                     raise ValueError(
-                        f"Bad storage URL {url!r}: the folder {folder!r} does not exist; create "
-                        "it or give another path.")
+                        f"Bad storage URL {self.url!r}: the folder {folder!r} does not exist; "
+                        "create it or give another path.")
             if not database or database == ":memory:":
                 kwargs["poolclass"] = sa.pool.StaticPool  # one shared in-memory database
             kwargs["connect_args"] = {"timeout": 600.0, "check_same_thread": False}
@@ -213,11 +256,11 @@ class SQLStorage(BaseStorage):
             self._engine = sa.create_engine(parsed, **kwargs)
         except NoSuchModuleError:
             raise ValueError(
-                f"Bad storage URL {url!r}: no database driver for {parsed.drivername!r}; use "
+                f"Bad storage URL {self.url!r}: no database driver for {parsed.drivername!r}; use "
                 "'sqlite:///file.db' or 'postgresql://...' (pip install 'tunewise[postgres]').") from None
         except ModuleNotFoundError as exc:
             raise ValueError(
-                f"Storage URL {url!r} needs the Python package {exc.name!r}; install it (for "
+                f"Storage URL {self.url!r} needs the Python package {exc.name!r}; install it (for "
                 "PostgreSQL: pip install 'tunewise[postgres]').") from None
         if self._sqlite:
             event.listen(self._engine, "connect", _sqlite_on_connect)
@@ -252,10 +295,10 @@ class SQLStorage(BaseStorage):
                     version = SCHEMA_VERSION
         except IntegrityError:  # another process created the schema at the same moment
             return self._init_schema()
-        except DatabaseError as exc:  # unreachable server, or a file that is not a database
+        except DBAPIError as exc:  # unreachable server, or a file that is not a database
             raise ValueError(
-                f"Cannot open storage {self.url!r}: {exc.orig}; check the URL (a new or tunewise "
-                "SQLite file, or a reachable database).") from None
+                f"Cannot open storage {self.url!r}: {scrub(str(exc.orig), self._connect_url)}; "
+                "check the URL (a new or tunewise SQLite file, or a reachable database).") from None
         if version > SCHEMA_VERSION:
             raise ValueError(
                 f"Storage {self.url!r} has schema version {version}, written by a newer tunewise; "
@@ -268,6 +311,9 @@ class SQLStorage(BaseStorage):
                          row.created, row.n_trials)
 
     def create_study(self, name, settings, space):
+        problem = _unstorable_name(name)
+        if problem:
+            raise ValueError(f"Study name {_short(name)} {problem}.")
         try:
             with self._writer.begin() as conn:
                 conn.execute(sa.insert(_studies).values(
@@ -280,6 +326,8 @@ class SQLStorage(BaseStorage):
         return info
 
     def get_study(self, name):
+        if _unstorable_name(name):  # never created, and PostgreSQL refuses to compare it
+            return None
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(_studies).where(_studies.c.name == name)).first()
         return None if row is None else self._study_info(row)
@@ -290,6 +338,8 @@ class SQLStorage(BaseStorage):
         return [self._study_info(r) for r in rows]
 
     def delete_study(self, name):
+        if _unstorable_name(name):
+            return
         with self._writer.begin() as conn:
             sid = conn.execute(sa.select(_studies.c.id).where(_studies.c.name == name)).scalar()
             if sid is None:
@@ -300,6 +350,15 @@ class SQLStorage(BaseStorage):
             conn.execute(sa.delete(_studies).where(_studies.c.id == sid))
         with self._lock:
             self._caches.pop(sid, None)
+
+    def update_settings(self, study_id, changes):
+        with self._writer.begin() as conn:
+            stored = conn.execute(sa.select(_studies.c.settings).where(_studies.c.id == study_id)).scalar()
+            if stored is None:
+                raise KeyError(f"Study {study_id} no longer exists.")
+            settings = {**json.loads(stored), **changes}
+            conn.execute(sa.update(_studies).where(_studies.c.id == study_id)
+                         .values(settings=_dumps(settings)))
 
     def merge_space(self, study_id, space):
         with self._writer.begin() as conn:
@@ -327,7 +386,7 @@ class SQLStorage(BaseStorage):
         return seq
 
     def create_trial(self, study_id, params, *, key, seed, worker, max_trials,
-                     state=TrialState.RUNNING, now, budget=None, bracket=None):
+                     state=TrialState.RUNNING, now, budget=None, bracket=None, lease=None):
         state = TrialState(state)
         params_json = _dumps(params, ordered=True)
         started = now if state == TrialState.RUNNING else None
@@ -347,14 +406,15 @@ class SQLStorage(BaseStorage):
                     "study_id": study_id, "number": number, "state": state.value,
                     "params": params_json, "claim_key": key, "seed": seed, "worker": worker,
                     "started": started, "attempts": 0, "n_steps": 0, "seq": seq,
-                    "budget": budget, "bracket": bracket})
+                    "budget": budget, "bracket": bracket,
+                    "heartbeat": lease if state == TrialState.RUNNING else None})
         except IntegrityError:
             raise DuplicatePointError(key) from None
         return FrozenTrial(number=number, state=state, hyperparameters=params, seed=seed,
                            worker=worker, key=key, params_key=point_id(params),
                            started=started, budget=budget, bracket=bracket)
 
-    def claim_trial(self, study_id, worker, now):
+    def claim_trial(self, study_id, worker, now, lease=None):
         with self._writer.begin() as conn:
             number = conn.execute(_Q.first_queued if self._sqlite else _Q.first_queued_locked,
                                   {"b_id": study_id}).scalar()
@@ -362,7 +422,7 @@ class SQLStorage(BaseStorage):
                 return None
             seq = self._bump(conn, study_id)
             conn.execute(_Q.claim, {"b_id": study_id, "b_number": number, "b_worker": worker,
-                                    "b_now": now, "b_seq": seq})
+                                    "b_now": now, "b_seq": seq, "b_lease": lease})
             row = conn.execute(_Q.one_trial, {"b_id": study_id, "b_number": number}).first()
             steps = {}
             if row.n_steps:  # what an interrupted run reported: the new run resumes after it
@@ -370,7 +430,8 @@ class SQLStorage(BaseStorage):
                          conn.execute(_Q.trial_steps, {"b_id": study_id, "b_number": number})}
         return self._record(row, steps)
 
-    def update_trial(self, study_id, number, expected: Iterable[TrialState], **fields: Any):
+    def update_trial(self, study_id, number, expected: Iterable[TrialState], *,
+                     owner: str | None = None, **fields: Any):
         space = fields.pop("space", None)
         claim = fields.pop("claim", None)
         values: dict[str, Any] = {}
@@ -383,13 +444,15 @@ class SQLStorage(BaseStorage):
                     first = value[0] if isinstance(value, (list, tuple)) else value
                     values["value"] = first
             elif name in _PLAIN_FIELDS:
-                values[name] = value
+                values[name] = _no_nul(value) if not self._sqlite else value
             else:
                 raise TypeError(f"update_trial: unknown field {name!r}")
         expected = tuple(sorted(TrialState(s).value for s in expected))
-        stmt = _Q.update_trial(tuple(values), expected)
+        stmt = _Q.update_trial(tuple(values), expected, owner is not None)
         params = {f"b_{k}": v for k, v in values.items()}
         params.update(b_id=study_id, b_number=number)
+        if owner is not None:
+            params["b_owner"] = owner
         try:
             with self._writer.begin() as conn:
                 params["b_seq"] = self._bump(conn, study_id)
@@ -403,14 +466,26 @@ class SQLStorage(BaseStorage):
             return False
         return True
 
-    def add_step(self, study_id, number, step, metrics):
+    def add_step(self, study_id, number, step, metrics, owner=None):
         with self._writer.begin() as conn:
-            seq = self._bump(conn, study_id)
             ids = {"b_id": study_id, "b_number": number}
+            if owner is not None and conn.execute(_Q.owned, {**ids, "b_worker": owner}).first() is None:
+                return False
+            seq = self._bump(conn, study_id)
             conn.execute(_Q.delete_step, {**ids, "b_step": step})
             conn.execute(_Q.insert_step, {"study_id": study_id, "number": number, "step": step,
                                           "metrics": _dumps(metrics)})
             conn.execute(_Q.step_added, {**ids, "b_seq": seq})
+        return True
+
+    def renew_leases(self, study_id, worker, until):
+        with self._writer.begin() as conn:
+            return sorted(r[0] for r in conn.execute(_Q.renew, {"b_id": study_id, "b_worker": worker,
+                                                                "b_until": until}))
+
+    def expired_trials(self, study_id, now):
+        with self._engine.connect() as conn:
+            return sorted(r[0] for r in conn.execute(_Q.expired, {"b_id": study_id, "b_now": now}))
 
     def get_trials(self, study_id):
         with self._lock:
@@ -456,8 +531,13 @@ class SQLStorage(BaseStorage):
             started=row.started, finished=row.finished, error=row.error,
             traceback=row.traceback, seed=row.seed, worker=row.worker, attempts=row.attempts,
             key=row.claim_key, params_key=point_id(params), budget=row.budget,
-            bracket=row.bracket,
+            bracket=row.bracket, heartbeat=row.heartbeat,
             rungs={int(k): _score_tuple(v) for k, v in json.loads(row.rungs).items()} if row.rungs else {})
+
+    @property
+    def shared(self) -> bool:  # type: ignore[override]
+        """False for an in-memory SQLite database, which only this process can see."""
+        return self._engine.pool.__class__ is not sa.pool.StaticPool
 
     def close(self) -> None:
         self._engine.dispose()

@@ -515,6 +515,8 @@ class Study:
                     time.sleep(_IDLE_POLL)
                     self._recover_stale()
                     continue
+                if self._recover_stale():  # a dead worker's trial is still to run
+                    continue
                 self.stop_reason = self._why_no_trial(loop.max_trials)
                 return
             if loop.finished(self._run(fn, trial, executions, max_retries)):
@@ -718,6 +720,8 @@ class Study:
                         if busy or self._waiting_for_others():
                             self._exhausted = False
                             waiting = True  # results still to come may allow more
+                        elif self._recover_stale():  # a dead worker's trial is still to run
+                            continue
                         else:
                             self.stop_reason = self._why_no_trial(loop.max_trials)
                             loop.stopped = True
@@ -802,13 +806,15 @@ class Study:
             stop.set()
             thread.join()
 
-    def _recover_stale(self) -> None:
+    def _recover_stale(self) -> int:
         """Trials whose worker died run again: a process of this host that is gone, or any
         worker whose heartbeat lease has expired. Each time counts as a retry; past
-        ``max(1, max_retries_per_trial)`` of them the trial is failed."""
+        ``max(1, max_retries_per_trial)`` of them the trial is failed. Returns how many
+        trials were made to run again."""
         now = time.time()
         expired = set(self._storage.expired_trials(self._id, now)) if self._storage.shared else set()
         allowed = max(1, self._max_retries)
+        again = 0
         for t in self._storage.get_trials(self._id):
             if t.state != TrialState.RUNNING or t.worker == self._worker:
                 continue
@@ -829,6 +835,8 @@ class Study:
             if self._storage.update_trial(self._id, t.number, [TrialState.RUNNING], owner=t.worker,
                                           attempts=attempts, **fields):
                 logger.info("Trial %d: %s.", t.number, fields["error"])
+                again += fields["state"] == TrialState.INTERRUPTED
+        return again
 
     # -- recording results ----------------------------------------------------------------
     def _as_metrics(self, result: Any) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class ChildProcess:
             current = env.get(name, "")
             if not (current.isdigit() and 0 < int(current) < threads):
                 env[name] = str(threads)
-        env["TUNEWISE_CHILD_THREADS"] = str(threads)
+        env["TUNEWISE_CHILD_THREADS"] = env["OMP_NUM_THREADS"]  # torch's count, as OpenMP's
         env["TUNEWISE_CHILD_FD"] = str(child_end.fileno())
         if device is not None:
             env["CUDA_VISIBLE_DEVICES"] = device

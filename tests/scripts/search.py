@@ -2,6 +2,8 @@
 
 usage: search.py DB STUDY SAMPLER MAX_TRIALS LOG [SLEEP] [SLOW_TRIAL] [MEET_DIR]
 
+DB is an SQLite file, or a database URL (postgresql://...).
+
 Every execution of the training function appends "number key" to LOG. SLOW_TRIAL, if given,
 sleeps for a minute so that the parent can kill the process in the middle of it. MEET_DIR, if
 given, makes two such processes wait for each other before they start searching, so that both
@@ -33,7 +35,8 @@ def train(trial):
     return {"loss": a + (b == "y") + 0.5 * c}
 
 
-study = tunewise.Study(name, objective="loss", storage=f"sqlite:///{db}", sampler=sampler, seed=11)
+storage = db if "://" in db else f"sqlite:///{db}"
+study = tunewise.Study(name, objective="loss", storage=storage, sampler=sampler, seed=11)
 if meet:
     open(os.path.join(meet, f"ready-{os.getpid()}"), "w").close()
     deadline = time.monotonic() + 60

@@ -3,26 +3,22 @@ and reading trials of one study at the same moment.
 
 Each worker waits for a common start time, so that the processes really overlap, and returns
 what it did and any error text; the test then checks the file. The same cases run on
-PostgreSQL when ``TUNEWISE_TEST_POSTGRES_URL`` is set, each test in a fresh schema of that
-database (created and dropped by the test).
+PostgreSQL (the session's server, tests/_postgres.py, or ``TUNEWISE_TEST_POSTGRES_URL``'s),
+each test in a new, empty database (the ``postgres_fresh_url`` fixture).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
 import time
 import traceback
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from tunewise.storage import DuplicatePointError, StudyExistsError, get_storage
 from tunewise.trial import TrialState
 
-POSTGRES_URL = os.environ.get("TUNEWISE_TEST_POSTGRES_URL")
 N_PROCS = 4
 TIMEOUT = 120.0  # seconds for one round of workers: generous, for a loaded 2-core machine
 SETTINGS = {"objectives": [{"name": "loss", "direction": "min"}], "sampler": {"name": "grid"},
@@ -164,25 +160,13 @@ def _guarded(name: str, args: tuple):
         return None, traceback.format_exc()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-        not POSTGRES_URL, reason="PostgreSQL concurrency: set TUNEWISE_TEST_POSTGRES_URL="
-        "postgresql://user@host/db (a database the tests may write to) to run it"))])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shared.db'}"
         return
-    # a fresh schema: a new, empty database as far as tunewise can tell
-    schema = f"tunewise_test_{os.getpid()}_{time.monotonic_ns()}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(POSTGRES_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    # a new, empty database (skips, saying why, without a server)
+    yield request.getfixturevalue("postgres_fresh_url")
 
 
 def new_study(url: str) -> int:

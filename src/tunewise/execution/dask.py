@@ -62,7 +62,9 @@ class DaskExecutor:
         if n < 1:
             raise ValueError("The Dask cluster has no workers; start some, or wait for them "
                              "(client.wait_for_workers(n)).")
-        url = getattr(storage, "_connect_url", storage.url)
+        from ..storage.urls import SecretURL
+
+        url = SecretURL(getattr(storage, "_connect_url", storage.url))  # Dask logs task arguments
         token = uuid.uuid4().hex[:8]
         futures = [self.client.submit(run_worker, url, study.name, fn, options, pure=False,
                                       key=f"tunewise-{token}-worker-{i}") for i in range(n)]
@@ -83,7 +85,7 @@ class DaskExecutor:
         study.stop_reason = next((r for r in reasons if r), None)
 
 
-def run_worker(url: str, name: str, fn: Any, options: dict[str, Any]) -> str | None:
+def run_worker(url: Any, name: str, fn: Any, options: dict[str, Any]) -> str | None:
     """One worker, inside a Dask task: run trials of study ``name`` until the search ends;
     return why it stopped."""
     from ..execution.pool import threads_per_worker
@@ -100,6 +102,6 @@ def run_worker(url: str, name: str, fn: Any, options: dict[str, Any]) -> str | N
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
-    study = load_study(name, url)
+    study = load_study(name, url.reveal() if hasattr(url, "reveal") else url)
     study.optimize(fn, show_progress=False, **options)
     return study.stop_reason

@@ -58,3 +58,31 @@ def scrub(text: str, url: str) -> str:
     for secret in sorted(secrets_of(url), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+class SecretURL:
+    """A storage URL to hand to another process (a Dask task) whose ``repr`` and ``str``
+    hide the password: Dask logs the arguments of a task that fails.
+
+    >>> SecretURL("postgresql://me:s3cret@db/tune")
+    SecretURL('postgresql://me:***@db/tune')
+    """
+
+    __slots__ = ("_url",)
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def reveal(self) -> str:
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"SecretURL({hide_password(self._url)!r})"
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> str:
+        return self._url
+
+    def __setstate__(self, state: str) -> None:
+        self._url = state

@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
+from .errors import FatalError
 from .config import (DEFAULT_STORAGE, ConfigError, RunConfig, build_hyperparameters,
                      build_run_config, default_study_name, load_config_file,
                      objective_argument, resolve_sqlite_path)
@@ -276,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"run": cmd_run, "worker": cmd_worker, "status": cmd_status, "best": cmd_best,
                    "export": cmd_export, "report": cmd_report, "demo": cmd_demo}[args.command_name]
         return handler(args)
+    except FatalError as exc:  # the user's function stopped the search: its message, one line
+        sys.stdout.flush()
+        first = str(exc).strip().splitlines()
+        print(f"tunewise: error: a trial raised FatalError, which stops the search: "
+              f"{first[0] if first else ''}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         sys.stdout.flush()
         print("\ntunewise: interrupted; run the same command again to resume.", file=sys.stderr)
@@ -449,6 +456,7 @@ def _search(cfg: RunConfig, args: argparse.Namespace, worker: bool = False) -> i
         from .samplers import make_sampler
 
         make_sampler(cfg.sampler)  # ValueError naming the known samplers
+    parallel = _parallel_options(args, cfg, command=template is not None)
     db_path = _sqlite_path(storage_url)
     if objective is None and db_path is not None and not Path(db_path).exists() \
             and Path(db_path).resolve().parent.is_dir():
@@ -474,7 +482,6 @@ def _search(cfg: RunConfig, args: argparse.Namespace, worker: bool = False) -> i
                            overwrite=bool(cfg.overwrite))
     if not worker:  # what a `tunewise worker` that joins later runs
         storage.update_settings(study._id, {"run": _run_spec(cfg, cwd)})
-    parallel = _parallel_options(args, cfg, command=template is not None)
     if not args.quiet:
         before = len(study.trials)
         verb = "joining" if worker else "resuming" if before else "starting"
@@ -518,9 +525,9 @@ def _parallel_options(args: argparse.Namespace, cfg: RunConfig, command: bool) -
             raise UsageError(f"--heartbeat-timeout must be positive, got {args.heartbeat_timeout}.")
         options["heartbeat_timeout"] = args.heartbeat_timeout
     if args.dask:
-        if set(options) - {"heartbeat_timeout"}:
-            raise UsageError("--dask runs trials where the cluster puts them: leave out --n-jobs, "
-                             "--isolate, --devices and --trial-timeout.")
+        if set(options) & {"n_jobs", "devices"}:
+            raise UsageError("--dask runs trials where the cluster puts them: leave out --n-jobs "
+                             "and --devices.")
         try:
             from distributed import Client
         except ImportError:
@@ -528,9 +535,10 @@ def _parallel_options(args: argparse.Namespace, cfg: RunConfig, command: bool) -
         import tunewise
 
         try:
-            client = Client(args.dask, timeout=30)
+            client = Client(args.dask, timeout=10)
         except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at {args.dask!r}: {exc}") from None
+            raise UsageError(f"--dask {args.dask}: cannot reach the Dask scheduler ({exc}); check "
+                             "the address (tcp://host:8786) and that the scheduler runs.") from None
         options["executor"] = tunewise.DaskExecutor(client)
     return options
 
@@ -620,6 +628,11 @@ def load_function(target: str) -> Callable[[Any], Any]:
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)
+            # Worker processes and Dask workers cannot import a script by this name: its
+            # functions travel by value.
+            import cloudpickle
+
+            cloudpickle.register_pickle_by_value(module)
         except UsageError:
             raise
         except (Exception, SystemExit) as exc:

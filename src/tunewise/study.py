@@ -167,6 +167,7 @@ class Study:
         # and how many times a trial may be retried.
         self._lease: float | None = None
         self._max_retries = 0
+        self._stop_requested: Callable[[], bool] | None = None  # set by a Dask worker
 
     # -- construction helpers -------------------------------------------------------------
     def _check_settings(self, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
@@ -440,7 +441,8 @@ class Study:
           with the reason "timeout". A trial the system kills for memory is recorded as
           failed with the reason "out of memory".
         - ``executor=tunewise.DaskExecutor(client)`` runs workers on a Dask cluster; they
-          write to this study's storage, which must be a database they can reach.
+          write to this study's storage, which must be a database they can reach
+          (``isolate`` and ``trial_timeout`` apply within each of them).
         - With a database storage, running trials send heartbeats; a trial whose worker
           stops beating for ``heartbeat_timeout`` seconds (the process died, the machine was
           lost) is run again by another worker, from its checkpoint when it has one. Each such
@@ -478,13 +480,18 @@ class Study:
             n_jobs = len(gpus)
         self._resolve_scheduler(parallel=n_jobs > 1 or executor is not None)
         if executor is not None:
-            if n_jobs != 1 or isolate or trial_timeout is not None or gpus:
+            if n_jobs != 1 or gpus:
                 raise ValueError("With executor=, the cluster decides where trials run: leave "
-                                 "n_jobs, isolate, trial_timeout and devices at their defaults.")
+                                 "n_jobs and devices at their defaults.")
+            if callbacks:
+                raise ValueError("callbacks run in this process, and with executor= the trials "
+                                 "finish in the cluster's workers; read the results from the "
+                                 "study's storage instead (study.trials).")
             executor.run(self, fn, dict(
                 max_trials=max_trials, timeout=timeout, executions_per_trial=executions_per_trial,
                 max_retries_per_trial=max_retries_per_trial,
                 max_consecutive_failed_trials=max_consecutive_failed_trials,
+                isolate=isolate, trial_timeout=trial_timeout,
                 heartbeat_timeout=heartbeat_timeout), show_progress=show_progress)
             return
         self.stop_reason = None
@@ -703,7 +710,8 @@ class Study:
                 self._finish(trial._base(), hp, TrialState.FAILED, error=error, tb=tb,
                              attempts=slot.attempts)
                 self.stop_reason = f"trial {trial.number} raised a fatal error: {text}"
-                raise FatalError(f"{text}\n(raised in trial {trial.number}'s process)\n{tb}")
+                raise FatalError(f"{text} (raised in trial {trial.number}; its traceback is in "
+                                 "the trial's record)")
             if what == "space":
                 self._requeue(trial.number, "the search space definition is invalid")
                 raise SpaceError(text)
@@ -1092,6 +1100,9 @@ class _Loop:
 
     def should_stop(self) -> bool:
         """True once no new trial should start (running ones still finish)."""
+        if not self.stopped and self.study._stop_requested is not None and self.study._stop_requested():
+            self.study.stop_reason = "another worker stopped the search"
+            self.stopped = True
         if not self.stopped and self.timeout is not None and time.monotonic() - self.start >= self.timeout:
             self.study.stop_reason = f"timeout of {self.timeout} s reached"
             self.stopped = True

@@ -66,28 +66,52 @@ class DaskExecutor:
 
         url = SecretURL(getattr(storage, "_connect_url", storage.url))  # Dask logs task arguments
         token = uuid.uuid4().hex[:8]
-        futures = [self.client.submit(run_worker, url, study.name, fn, options, pure=False,
-                                      key=f"tunewise-{token}-worker-{i}") for i in range(n)]
+        from distributed import Event
+
+        stop = Event(f"tunewise-{token}-stop", client=self.client)
+        from .pool import dumps_function
+
+        # by value: Dask pickles by reference what it can, and a script's module is not
+        # importable on the cluster's workers
+        payload = dumps_function(fn)
+        futures = [self.client.submit(run_worker, url, study.name, payload, options, stop.name,
+                                      pure=False, key=f"tunewise-{token}-worker-{i}")
+                   for i in range(n)]
         progress = Progress(options.get("max_trials"), enabled=None if show_progress else False)
         try:
             while not all(f.done() for f in futures):
+                if not stop.is_set() and any(f.status == "error" for f in futures):
+                    stop.set()  # a fatal error (or a crash) in one worker stops the others
                 if progress.enabled:
                     trials = study.trials
                     progress.update(sum(t.state.is_finished for t in trials), study._best_text(),
                                     len(trials))
-                time.sleep(0.5)
-            reasons = self.client.gather(futures)  # re-raises a worker's error here
+                time.sleep(0.2)
+            failed = [f for f in futures if f.status == "error"]
+            if failed:
+                failed[0].result()  # re-raises the worker's error here
+            reasons = self.client.gather(futures)
         except BaseException:
+            stop.set()
             self.client.cancel(futures)
             raise
         finally:
             progress.close()
-        study.stop_reason = next((r for r in reasons if r), None)
+        study.stop_reason = next((r for r in reasons if r and r != _STOPPED), None)
 
 
-def run_worker(url: Any, name: str, fn: Any, options: dict[str, Any]) -> str | None:
-    """One worker, inside a Dask task: run trials of study ``name`` until the search ends;
-    return why it stopped."""
+_STOPPED = "another worker stopped the search"
+
+
+def run_worker(url: Any, name: str, fn: Any, options: dict[str, Any],
+               stop_event: str | None = None) -> str | None:
+    """One worker, inside a Dask task: run trials of study ``name`` until the search ends
+    (or the Dask event ``stop_event`` is set); return why it stopped. ``fn`` is the function
+    or its cloudpickle bytes."""
+    if isinstance(fn, bytes):
+        import cloudpickle
+
+        fn = cloudpickle.loads(fn)
     from ..execution.pool import threads_per_worker
     from ..study import load_study
 
@@ -103,5 +127,13 @@ def run_worker(url: Any, name: str, fn: Any, options: dict[str, Any]) -> str | N
     if torch is not None:
         torch.set_num_threads(threads)
     study = load_study(name, url.reveal() if hasattr(url, "reveal") else url)
-    study.optimize(fn, show_progress=False, **options)
+    if stop_event is not None:
+        from distributed import Event
+
+        event = Event(stop_event)
+        study._stop_requested = event.is_set
+    try:
+        study.optimize(fn, show_progress=False, **options)
+    finally:
+        study.storage.close()  # let go of the database (an SQLite file and its -wal)
     return study.stop_reason

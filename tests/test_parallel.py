@@ -608,7 +608,8 @@ class _Executor:
     ({"devices": []}, "devices is empty"),
     ({"devices": [1.5]}, "devices must be a list of GPU ids"),
     ({"executor": _Executor(), "n_jobs": 2}, "With executor=.*leave n_jobs"),
-    ({"executor": _Executor(), "trial_timeout": 5}, "With executor="),
+    ({"executor": _Executor(), "devices": [0]}, "With executor="),
+    ({"executor": _Executor(), "callbacks": [print]}, "callbacks"),
 ], ids=lambda v: repr(v) if isinstance(v, dict) else None)
 def test_bad_input_raises_value_error_and_writes_nothing(kwargs, message, tmp_path):
     storage = f"sqlite:///{tmp_path / 's.db'}"

@@ -530,9 +530,10 @@ class Study:
                 return
 
     def _waiting_for_others(self) -> bool:
-        """Define-by-run: trials still running elsewhere may grow the space (and one that
-        dies is run again); a scheduler may promote them. Wait for them before concluding."""
-        if (self._exhausted or self._scheduled_out) and self._others_running():
+        """Trials still running elsewhere may grow the space (define-by-run), a scheduler may
+        promote them, and one whose worker dies must be run again by someone: wait for them
+        before concluding, so that the search ends with every trial finished."""
+        if self._others_running():
             self._exhausted = False
             return True
         return False

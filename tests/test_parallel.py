@@ -738,7 +738,9 @@ def test_a_run_whose_trial_was_taken_over_stops_without_writing(then, tmp_path):
 
     study = Study("lost", objective="loss", storage=storage, sampler="random", seed=0,
                   hyperparameters=space_x())
-    study.optimize(train, max_trials=3, n_jobs=2, show_progress=False)
+    # the other host holds trial 0 for an hour: this worker waits for it until its timeout
+    study.optimize(train, max_trials=3, n_jobs=2, timeout=4, show_progress=False)
+    assert study.stop_reason == "timeout of 4 s reached"
     trials = study.trials
     assert len(trials) == 3
     assert (trials[0].state, trials[0].worker) == (TrialState.RUNNING, OTHER_HOST)

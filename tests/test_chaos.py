@@ -10,7 +10,10 @@ markers; every trial a killed worker was running was run again by another worker
 with ``attempts >= 1``.
 
 On SQLite and on PostgreSQL (the ``postgres_fresh_url`` fixture; skipped where no server can be
-started). About 10-20 s per storage on a 2-core machine.
+started); once more on PostgreSQL with every worker on a "host" of its own, so that only the
+heartbeat lease finds a dead one. Then the end of a search: the last live worker must take over
+a dead worker's trial before it stops, at once on the same host and when the lease ends on
+another. About 45 s in all on a 2-core machine.
 """
 
 from __future__ import annotations

@@ -190,3 +190,57 @@ def shown(path: Path | str) -> Path:
         return Path(path).resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return Path(path)
+
+
+def package_version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def git_commit(repo: Path | str) -> str | None:
+    """The short commit of ``repo``, marked when src/ has uncommitted changes; None outside git."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10, check=False).stdout.strip() or None
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + " + uncommitted changes in src/" if commit and dirty else commit
+
+
+def snapshot_source(repo: Path | str, workdir: str) -> tuple[str | None, str | None]:
+    """Copy src/tunewise into the work folder, so that every repeat runs the same code even if
+    the source tree changes during the run. Returns (folder for PYTHONPATH, digest)."""
+    import hashlib
+    import shutil
+
+    origin = Path(repo) / "src" / "tunewise"
+    if not origin.is_dir():
+        return None, None
+    dest = Path(workdir) / "_src"
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(origin, dest / "tunewise", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    h = hashlib.sha256()
+    for f in sorted((dest / "tunewise").rglob("*.py")):
+        h.update(str(f.relative_to(dest)).encode())
+        h.update(f.read_bytes())
+    return str(dest), h.hexdigest()[:12]

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import importlib.util
 import json
 import os
@@ -63,7 +62,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +69,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from harness import (fmt_mean_se, json_num, mean_se, one_thread, parse_list,  # noqa: E402
-                     parse_seeds, seed_text, write_run)
+from harness import (cpu_model, fmt_mean_se, json_num, mean_se, one_thread,  # noqa: E402
+                     package_version, parse_list, parse_seeds, seed_text, snapshot_source,
+                     write_run)
 
 SETUPS = ["kt-hyperband", "tw-hyperband", "kt-random", "tw-random"]
 MEMORY_SETUPS = ["kt-random", "tw-random"]
@@ -282,43 +281,18 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
 # Parent: runs, JSON, tables
 # ---------------------------------------------------------------------------------------------
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def snapshot_source(workdir: Path) -> tuple[Path | None, str | None]:
-    """Copy src/tunewise into the work folder so that every run imports the same code while the
-    tree is edited. Returns (folder for PYTHONPATH, digest of the copied .py files)."""
-    origin = REPO / "src" / "tunewise"
-    if not origin.is_dir():
-        return None, None
-    dest = workdir / "_src"
-    shutil.copytree(origin, dest / "tunewise", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    h = hashlib.sha256()
-    for f in sorted((dest / "tunewise").rglob("*.py")):
-        h.update(str(f.relative_to(dest)).encode())
-        h.update(f.read_bytes())
-    return dest, h.hexdigest()[:12]
-
-
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                             "cpus": os.cpu_count(), "hostname": platform.node()}
+    info["cpu"] = cpu_model()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 info["mem_total_mb"] = int(line.split()[1]) // 1024
                 break
     except OSError:
         pass
-    info["packages"] = {d: _version(d) for d in ("torch", "keras", "keras-tuner", "numpy",
+    info["packages"] = {d: package_version(d) for d in ("torch", "keras", "keras-tuner", "numpy",
                                                  "pandas", "tunewise")}
     try:
         git = lambda *a: subprocess.run(["git", *a], cwd=REPO, capture_output=True,  # noqa: E731
@@ -540,7 +514,8 @@ def main() -> int:
     out = Path(args.out) if args.out else HERE / "out" / f"{name}-{stamp}.json"
     workdir = Path(tempfile.mkdtemp(prefix="keras_mnist-"))
     try:
-        src, digest = (None, None) if args.no_snapshot else snapshot_source(workdir)
+        src, digest = (None, None) if args.no_snapshot else snapshot_source(REPO, str(workdir))
+        src = Path(src) if src else None
         missing = [s for s in setups if not library_available(s, src)]
         if missing:
             parser.error(f"cannot run {missing}: " + "; ".join(

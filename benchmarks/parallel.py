@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -72,6 +71,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))  # harness.py, when imported from elsewhere
+from harness import cpu_model, git_commit, package_version, snapshot_source
+
 STUDY = "bench"
 
 THROUGHPUT_SETUPS = ["tunewise-jobs", "tunewise-procs", "optuna-threads", "optuna-procs"]
@@ -499,36 +501,11 @@ class Databases:
             self.server.stop()
 
 
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _machine(workdir: str) -> dict[str, Any]:
     import sqlite3
 
-    cpu = None
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = None
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10, check=False).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        if commit and dirty:
-            commit += " + uncommitted changes in src/"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    cpu = cpu_model()
+    commit = git_commit(REPO)
     postgres = None
     pg = shutil.which("postgres") or shutil.which("pg_ctl")
     if pg:
@@ -542,25 +519,11 @@ def _machine(workdir: str) -> dict[str, Any]:
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu": cpu, "platform": platform.platform(), "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version, "postgres": postgres,
-        "packages": {d: _version(d) for d in ("tunewise", "optuna", "sqlalchemy", "psycopg", "numpy",
+        "packages": {d: package_version(d) for d in ("tunewise", "optuna", "sqlalchemy", "psycopg", "numpy",
                                               "torch", "scikit-learn")},
         "workdir": workdir, "git_commit": commit,
         "load_average_start": list(os.getloadavg()),
     }
-
-
-def _snapshot_source(workdir: str) -> tuple[str | None, str | None]:
-    origin = REPO / "src" / "tunewise"
-    if not origin.is_dir():
-        return None, None
-    dest = Path(workdir) / "_src"
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(origin, dest / "tunewise", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    h = hashlib.sha256()
-    for f in sorted((dest / "tunewise").rglob("*.py")):
-        h.update(str(f.relative_to(dest)).encode())
-        h.update(f.read_bytes())
-    return str(dest), h.hexdigest()[:12]
 
 
 def _stats(xs: list[float]) -> dict[str, Any]:
@@ -1049,7 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine(workdir)
     src = None
     if not args.no_snapshot:
-        src, digest = _snapshot_source(workdir)
+        src, digest = snapshot_source(REPO, workdir)
         machine["tunewise_source_sha256"] = digest
     if src:
         sys.path.insert(0, src)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -41,6 +40,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))  # harness.py, when imported from elsewhere
+from harness import cpu_model, git_commit, package_version, snapshot_source
 
 # name -> (library, human label). Order is the order of the table.
 SETUPS: dict[str, tuple[str, str]] = {
@@ -235,26 +236,10 @@ def _run_child(setup: str, trials: int, seed: int, workdir: str, timeout: float,
     return json.loads(lines[-1])
 
 
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _machine(workdir: str) -> dict[str, Any]:
     import sqlite3
 
-    cpu = None
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     fs = None
     try:
         best = ""
@@ -265,16 +250,7 @@ def _machine(workdir: str) -> dict[str, Any]:
                 best, fs = parts[1], parts[2]
     except OSError:
         pass
-    commit = None
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        if commit and dirty:
-            commit += " + uncommitted changes in src/"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    commit = git_commit(REPO)
     return {
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -282,29 +258,13 @@ def _machine(workdir: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "packages": {d: _version(d) for d in
+        "packages": {d: package_version(d) for d in
                      ("tunewise", "optuna", "sqlalchemy", "numpy", "pandas")},
         "workdir": workdir,
         "workdir_fs": fs,
         "git_commit": commit,
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
-
-
-def _snapshot_source(workdir: str) -> tuple[str | None, str | None]:
-    """Copy src/tunewise into the work folder, so that every repeat runs the same code even if
-    the source tree changes during the run. Returns (folder for PYTHONPATH, digest)."""
-    origin = REPO / "src" / "tunewise"
-    if not origin.is_dir():
-        return None, None
-    dest = Path(workdir) / "_src"
-    shutil.copytree(origin, dest / "tunewise",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    h = hashlib.sha256()
-    for f in sorted((dest / "tunewise").rglob("*.py")):
-        h.update(str(f.relative_to(dest)).encode())
-        h.update(f.read_bytes())
-    return str(dest), h.hexdigest()[:12]
 
 
 def _parse_trials_for(items: list[str]) -> dict[str, int]:
@@ -436,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine(workdir)
     src = None
     if not args.no_snapshot:
-        src, digest = _snapshot_source(workdir)
+        src, digest = snapshot_source(REPO, workdir)
         machine["tunewise_source_sha256"] = digest
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     print(f"# storage overhead — {date}", file=sys.stderr)

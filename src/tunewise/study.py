@@ -619,7 +619,6 @@ class Study:
                     "budget": trial.budget, "rungs": dict(trial._record.rungs),
                     "intermediate": dict(trial._intermediate), "executions": executions,
                     "checkpoint_root": self.checkpoint_root, "objective": self.objectives[0].name}
-            slot.task = task
             if not slot.child.send(("run", task)):
                 slot.child.kill()  # it died while idle: a fresh one takes the trial
                 slot.child = ChildProcess(payload, threads, slot.device)
@@ -630,7 +629,7 @@ class Study:
             if isolate and slot.child is not None:
                 slot.child.stop()
                 slot.child = None
-            slot.trial = slot.task = slot.deadline = None
+            slot.trial = slot.deadline = None
             return record is not None and loop.finished(record)
 
         def retry_or_fail(slot: _Slot, error: str, tb: str | None, hp: HyperParameters) -> bool:
@@ -639,8 +638,6 @@ class Study:
             if slot.attempts < max_retries:
                 logger.warning("Trial %d: %s; retry %d of %d.", trial.number, error,
                                slot.attempts + 1, max_retries)
-                if slot.child is None:
-                    slot.child = ChildProcess(payload, threads, slot.device)
                 start(slot, trial, slot.attempts + 1)
                 return False
             record = self._finish(trial._base(), hp, TrialState.FAILED, error=error, tb=tb,
@@ -1135,7 +1132,6 @@ class _Slot:
         self.device = device
         self.child: Any = None
         self.trial: Trial | None = None
-        self.task: dict[str, Any] | None = None
         self.attempts = 0
         self.deadline: float | None = None
 

@@ -63,25 +63,13 @@ class ChildProcess:
         env["TUNEWISE_CHILD_FD"] = str(child_end.fileno())
         if device is not None:
             env["CUDA_VISIBLE_DEVICES"] = device
-        self.device = device
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from tunewise.execution.child import main; main()"],
             env=env, stdin=subprocess.DEVNULL, pass_fds=(child_end.fileno(),),
             start_new_session=True)  # its own process group: killed as one, no Ctrl-C
         child_end.close()
         self.conn: Connection = parent_end
-        self.ready = False
-        self.killed_by_us = False
         self.conn.send(("init", payload, list(sys.path)))
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def sentinel(self) -> int:
-        """A handle that becomes readable when the process ends."""
-        return self.conn.fileno()
 
     def send(self, message: Any) -> bool:
         try:
@@ -92,7 +80,6 @@ class ChildProcess:
 
     def kill(self) -> None:
         """Kill the process and everything it started."""
-        self.killed_by_us = True
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
